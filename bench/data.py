@@ -1,0 +1,409 @@
+"""Real benchmark inputs, built from Debian packages and local files, cached and reused.
+
+Everything lands in `$EVERYBIT_CACHE` (default `~/.cache/everybit/`). Each item `NAME` has its data (a file
+or a folder) and a sidecar `NAME.json` holding its provenance: source, the package versions used, size,
+SHA-256. The sidecar is written last, after the data was renamed into place, so it doubles as the "build
+complete" marker: an interrupted build leaves at most a stray temp folder, never something that looks finished.
+
+Debian packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` (nothing is installed).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from bench.harness import sha256_file
+
+MB = 1_000_000  # decimal megabyte, the unit of every MB and MB/s in the results
+
+
+class DataUnavailable(RuntimeError):
+    """A benchmark input cannot be built here; the message is one line naming the fix."""
+
+
+def cache_dir() -> Path:
+    """The cache folder, created on first use."""
+    root = Path(os.environ.get("EVERYBIT_CACHE") or Path.home() / ".cache" / "everybit")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _sidecar(name: str) -> Path:
+    return cache_dir() / f"{name}.json"
+
+
+def provenance(name: str | Path) -> dict[str, Any]:
+    """The sidecar of a built item (by name, or by the path a builder returned): source, versions, bytes,
+    sha256 and how it was built."""
+    if isinstance(name, Path):
+        name = name.name.removesuffix(".txt")  # data is NAME.txt or the folder NAME
+    try:
+        return json.loads(_sidecar(name).read_text())
+    except (OSError, json.JSONDecodeError):
+        message = f"{name}: not built yet (no valid {_sidecar(name)}); build it with bench.data"
+        raise DataUnavailable(message) from None
+
+
+# ---------------------------------------------------------------- atomic, cached builds
+
+
+def _dir_digest(folder: Path) -> tuple[int, str, int]:
+    """Total bytes, SHA-256 over the sorted (path, file sha256) manifest, file count."""
+    manifest = hashlib.sha256()
+    total = count = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        manifest.update(f"{rel}\0{sha256_file(path)}\n".encode())
+        total += path.stat().st_size
+        count += 1
+    return total, manifest.hexdigest(), count
+
+
+def _is_complete(target: Path, meta: dict[str, Any]) -> bool:
+    # Cheap checks only (size or file count); the SHA-256 is recomputed by Report.add_data anyway.
+    if target.is_dir():
+        return sum(1 for p in target.rglob("*") if p.is_file()) == meta.get("files")
+    return target.is_file() and target.stat().st_size == meta.get("bytes")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _cached(name: str, filename: str, build: Callable[[Path], dict[str, Any]], *,
+            is_dir: bool = False, fresh: Callable[[dict[str, Any]], bool] | None = None) -> Path:
+    """Return cache/filename, building it with `build(tmp_path) -> provenance` only if absent or stale."""
+    target = cache_dir() / filename
+    try:
+        meta = provenance(name)
+        if _is_complete(target, meta) and (fresh is None or fresh(meta)):
+            return target
+    except DataUnavailable:
+        pass
+    return _build(name, target, build, is_dir)
+
+
+def _build(name: str, target: Path, build: Callable[[Path], dict[str, Any]], is_dir: bool) -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    out = tmp / "data"
+    if is_dir:
+        out.mkdir()
+    started = time.perf_counter()
+    try:
+        meta = build(out)
+        if is_dir:
+            size, digest, files = _dir_digest(out)
+        else:
+            size, digest, files = out.stat().st_size, sha256_file(out), 1
+        meta = {"name": name, "path": target.name, "bytes": size, "sha256": digest, "files": files, **meta,
+                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "build_seconds": round(time.perf_counter() - started, 2)}
+        _sidecar(name).unlink(missing_ok=True)  # invalidate before the data changes
+        _remove(target)
+        out.rename(target)
+        sidecar_tmp = tmp / "meta.json"
+        sidecar_tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        sidecar_tmp.rename(_sidecar(name))  # last step: marks the build complete
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# ---------------------------------------------------------------- apt / dpkg
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.startswith("W:")]
+    return lines[-1] if lines else "no message"
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
+    """Run a command; any failure becomes a one-line DataUnavailable naming the command and the fix."""
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        message = f"{what}: `{cmd[0]}` not found; this builder needs Debian/Ubuntu's apt and dpkg"
+        raise DataUnavailable(f"{message} (`{' '.join(cmd)}`)") from None
+    if proc.returncode != 0:
+        raise DataUnavailable(f"{what}: `{' '.join(cmd)}` failed ({_one_line(proc.stderr)}); "
+                              "run `apt-get update` (network to the Debian mirrors needed) and retry")
+    return proc.stdout
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", name))
+
+
+def newest_package(regex: str, what: str) -> str:
+    """The highest-versioned package whose name fully matches `regex` (6.12 beats 6.9: numeric compare)."""
+    out = _run(["apt-cache", "search", "--names-only", f"^{regex}$"], what)
+    names = sorted({line.split(" - ", 1)[0].strip() for line in out.splitlines()})
+    names = [n for n in names if re.fullmatch(regex, n)]
+    if not names:
+        raise DataUnavailable(f"{what}: no package matching {regex!r} in the apt lists; run `apt-get update` "
+                              "and retry")
+    return max(names, key=lambda n: (_version_key(n), n))
+
+
+def fetch_debs(packages: Iterable[str], workdir: Path, what: str) -> dict[str, tuple[Path, str]]:
+    """`apt-get download` then `dpkg-deb -x` each package; returns {package: (unpacked root, version)}."""
+    packages = list(packages)
+    _run(["apt-get", "download", *packages], what, cwd=workdir)
+    unpacked = {}
+    for package in packages:
+        debs = sorted(workdir.glob(f"{package}_*.deb"))
+        if not debs:
+            message = f"{what}: apt-get download {package} produced no .deb"
+            raise DataUnavailable(f"{message}; run `apt-get update` and retry")
+        version = _run(["dpkg-deb", "-f", str(debs[-1]), "Version"], what).strip()
+        root = workdir / "root" / package
+        root.mkdir(parents=True)
+        _run(["dpkg-deb", "-x", str(debs[-1]), str(root)], what)
+        unpacked[package] = (root, version)
+    return unpacked
+
+
+def _regular_files(root: Path) -> Iterable[tuple[str, Path]]:
+    """(posix relative path, path) of every regular file; symlinks are skipped (python3.X-doc has an `html`
+    symlink that would otherwise count its docs twice)."""
+    for dirpath, dirnames, filenames in os.walk(root):  # followlinks=False: symlinked dirs are not entered
+        dirnames.sort()
+        for filename in filenames:
+            path = Path(dirpath, filename)
+            if not path.is_symlink() and path.is_file():
+                yield path.relative_to(root).as_posix(), path
+
+
+def _copy_maybe_gzip(path: Path, out: BinaryIO) -> int:
+    """Append a file's text, gunzipping it when it is gzip data (.gz, and dictzip .dz which is gzip)."""
+    with open(path, "rb") as raw:
+        is_gzip = raw.read(2) == b"\x1f\x8b"
+    before = out.tell()
+    with (gzip.open(path, "rb") if is_gzip else open(path, "rb")) as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    return out.tell() - before
+
+
+# ---------------------------------------------------------------- debtext
+
+# The recipe of docs/data.md, in concatenation order:
+# (part, package keys, regex over the paths inside the package).
+# Keys "linux-doc" and "python-doc" stand for the newest linux-doc-X.Y and python3.X-doc.
+DEBTEXT_RECIPE: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("gcide", ("dict-gcide",), r"usr/share/dictd/gcide\.dict\.dz"),
+    ("wordnet", ("dict-wn",), r"usr/share/dictd/wn\.dict\.dz"),
+    ("linux-doc", ("linux-doc",), r"usr/share/doc/linux-doc[^/]*/(.+/)?_sources/.+\.txt"),
+    ("python-doc", ("python-doc",), r"usr/share/doc/python3[^/]*/(.+/)?_sources/.+\.txt"),
+    ("perl-doc", ("perl-doc",), r"usr/share/perl/.+\.pod"),
+    ("jargon", ("jargon-text",), r"usr/share/doc/jargon-text/jargon\.txt\.gz"),
+    # `fortunes` holds the bulk, `fortunes-min` (its dependency) the classic three files; .dat are indexes
+    # and .u8 are symlinks.
+    ("fortunes", ("fortunes-min", "fortunes"), r"usr/share/games/fortunes/[^/]+(?<!\.dat)(?<!\.u8)"),
+)
+# POSIX-compatible regexes: apt-cache reads them too (it knows no \\d).
+_NEWEST = {"linux-doc": r"linux-doc-[0-9]+\.[0-9]+", "python-doc": r"python3\.[0-9]+-doc"}
+_DEBTEXT_SOURCE = (
+    "Debian packages (dictd GCIDE + WordNet, linux-doc and python3-doc reST sources, perl pods, "
+    "Jargon File, fortunes), concatenated per docs/data.md"
+)
+
+
+def resolve_debtext_packages() -> dict[str, str]:
+    """Package key -> real Debian package name (newest linux-doc-X.Y and python3.X-doc picked from apt)."""
+    keys = {key for _, keys, _ in DEBTEXT_RECIPE for key in keys}
+    return {key: newest_package(_NEWEST[key], "debtext") if key in _NEWEST else key for key in sorted(keys)}
+
+
+def collect_debtext(roots: Mapping[str, Path], out: BinaryIO,
+                    packages: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Concatenate the recipe's files from unpacked package roots (keyed by package name) into `out`.
+
+    Within a part, files go in sorted relative-path order; gzip/dictzip files are decompressed. Returns one
+    summary per part. A part with no file means the package layout changed: that is an error, not a gap.
+    """
+    packages = packages or {}
+    parts = []
+    for part, keys, regex in DEBTEXT_RECIPE:
+        names = [packages.get(key, key) for key in keys]
+        files = sorted((rel, name, path) for name in names for rel, path in _regular_files(roots[name])
+                       if re.fullmatch(regex, rel))
+        if not files:
+            raise DataUnavailable(f"debtext: no file matches {regex!r} in {', '.join(names)}; the package "
+                                  "layout changed, update DEBTEXT_RECIPE in bench/data.py")
+        size = sum(_copy_maybe_gzip(path, out) for _, _, path in files)
+        parts.append({"part": part, "packages": names, "files": len(files), "bytes": size})
+    return parts
+
+
+def _build_debtext(out: Path) -> dict[str, Any]:
+    packages = resolve_debtext_packages()
+    with tempfile.TemporaryDirectory(prefix="everybit-debtext-") as work:
+        unpacked = fetch_debs(sorted(set(packages.values())), Path(work), "debtext")
+        with open(out, "wb") as handle:
+            parts = collect_debtext({n: root for n, (root, _) in unpacked.items()}, handle, packages)
+    versions = {name: version for name, (_, version) in sorted(unpacked.items())}
+    return {"source": _DEBTEXT_SOURCE, "versions": versions, "parts": parts}
+
+
+def debtext() -> Path:
+    """The ~123 MB English corpus of docs/data.md (built once: ~90 MB of downloads, then cached)."""
+    return _cached("debtext", "debtext.txt", _build_debtext)
+
+
+def _size_label(size: int) -> str:
+    return f"{size // MB}MB" if size % MB == 0 else f"{size}B"
+
+
+def debtext_slice(size: int) -> Path:
+    """The first `size` bytes of debtext.
+
+    A prefix, not a sample: it is what a streaming compressor sees first and it stays identical whenever the
+    full corpus does. Since the corpus starts with GCIDE (~40 MB), 1 MB and 10 MB slices are pure Webster-1913
+    dictionary text, the material of the Silesia corpus' `webster` file.
+    """
+    full = debtext()
+    parent = provenance("debtext")
+    if not 0 < size <= parent["bytes"]:
+        raise ValueError(f"slice size must be in 1..{parent['bytes']}, got {size}")
+    name = f"debtext-{_size_label(size)}"
+
+    def build(out: Path) -> dict[str, Any]:
+        with open(full, "rb") as src, open(out, "wb") as dst:
+            dst.write(src.read(size))
+        return {"source": f"first {size:,} bytes of debtext (sha256 {parent['sha256']})",
+                "versions": parent["versions"], "parent_sha256": parent["sha256"]}
+
+    def fresh(meta: dict[str, Any]) -> bool:
+        return meta.get("parent_sha256") == parent["sha256"]  # stale once debtext was rebuilt differently
+
+    return _cached(name, f"{name}.txt", build, fresh=fresh)
+
+
+def debtext_10m() -> Path:
+    """The first 10,000,000 bytes of debtext."""
+    return debtext_slice(10 * MB)
+
+
+def debtext_1m() -> Path:
+    """The first 1,000,000 bytes of debtext."""
+    return debtext_slice(1 * MB)
+
+
+# ---------------------------------------------------------------- CPython standard library sources
+
+_NOT_STDLIB = {"site-packages", "dist-packages", "__pycache__"}
+
+
+def _stdlib_files(stdlib: Path) -> list[tuple[str, Path]]:
+    files = [(rel, path) for rel, path in _regular_files(stdlib)
+             if rel.endswith(".py") and not _NOT_STDLIB.intersection(rel.split("/"))]
+    return sorted(files)
+
+
+def stdlib_corpus(stdlib_dir: Path | None = None) -> Path:
+    """Every `.py` file of the running interpreter's standard library (tests included, site-packages
+    excluded), in sorted relative-path order, concatenated (~31 MB on CPython 3.11)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if stdlib_dir is None:
+        stdlib, name = Path(sysconfig.get_paths()["stdlib"]), f"stdlib-py{version}"
+    else:
+        stdlib = Path(stdlib_dir)
+        name = f"stdlib-{hashlib.sha256(str(stdlib.resolve()).encode()).hexdigest()[:12]}"
+
+    def build(out: Path) -> dict[str, Any]:
+        files = _stdlib_files(stdlib)
+        if not files:
+            raise DataUnavailable(f"stdlib_corpus: no .py files under {stdlib}")
+        with open(out, "wb") as dst:
+            for _, path in files:
+                dst.write(path.read_bytes())
+        return {"source": f"CPython {sys.version.split()[0]} standard library .py sources ({stdlib})",
+                "versions": {"python": sys.version.split()[0]}, "py_files": len(files)}
+
+    return _cached(name, f"{name}.txt", build)
+
+
+# ---------------------------------------------------------------- images
+
+SKIMAGE_PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon", "retina",
+                  "hubble_deep_field", "immunohistochemistry")
+
+
+def _build_photos(out: Path) -> dict[str, Any]:
+    try:
+        import skimage.data
+        from PIL import Image
+    except ImportError:
+        message = "skimage_photos: scikit-image is not installed; run `pip install scikit-image`"
+        raise DataUnavailable(message) from None
+    shapes = {}
+    for name in SKIMAGE_PHOTOS:
+        try:
+            pixels = getattr(skimage.data, name)()
+        except Exception as exc:  # a sample that needs a download fails with a network error
+            raise DataUnavailable(f"skimage_photos: skimage.data.{name}() failed offline ({exc})") from None
+        Image.fromarray(pixels).save(out / f"{name}.png", optimize=False)
+        shapes[name] = list(pixels.shape)
+    versions = {pkg: importlib.metadata.version(pkg) for pkg in ("scikit-image", "pillow")}
+    return {"source": "scikit-image bundled sample images (skimage.data), saved as PNG", "versions": versions,
+            "shapes": shapes}
+
+
+def skimage_photos() -> dict[str, Path]:
+    """Offline scikit-image sample photos as PNG files: {name: path}."""
+    folder = _cached("skimage-photos", "skimage-photos", _build_photos, is_dir=True)
+    return {name: folder / f"{name}.png" for name in SKIMAGE_PHOTOS}
+
+
+# ---------------------------------------------------------------- bitmap fonts
+
+# (package, regex inside the package, destination folder); matching files are gunzipped on the way.
+FONT_RECIPE: tuple[tuple[str, str, str], ...] = (
+    ("console-setup-linux", r"usr/share/consolefonts/[^/]+\.psf\.gz", "psf"),
+    ("fonts-spleen", r"usr/share/consolefonts/[^/]+\.psfu\.gz", "psf"),
+    ("xfonts-base", r"usr/share/fonts/X11/misc/[^/]+\.pcf\.gz", "pcf"),
+    ("fonts-spleen", r"usr/share/fonts/X11/misc/[^/]+\.pcf\.gz", "pcf"),
+    ("unifont", r"usr/share/unifont/unifont\.hex", "hex"),
+)
+
+
+def _build_fonts(out: Path) -> dict[str, Any]:
+    packages = sorted({package for package, _, _ in FONT_RECIPE})
+    with tempfile.TemporaryDirectory(prefix="everybit-fonts-") as work:
+        unpacked = fetch_debs(packages, Path(work), "bitmap_fonts")
+        for package, regex, dest in FONT_RECIPE:
+            files = [(rel, p) for rel, p in _regular_files(unpacked[package][0]) if re.fullmatch(regex, rel)]
+            if not files:
+                message = f"bitmap_fonts: nothing matches {regex!r} in {package}"
+                raise DataUnavailable(f"{message}; update FONT_RECIPE in bench/data.py")
+            (out / dest).mkdir(exist_ok=True)
+            for rel, path in files:
+                with open(out / dest / Path(rel).name.removesuffix(".gz"), "wb") as handle:
+                    _copy_maybe_gzip(path, handle)
+    versions = {package: version for package, (_, version) in sorted(unpacked.items())}
+    return {"source": "Debian bitmap fonts: PSF console fonts, X11 PCF fonts, GNU Unifont .hex (gunzipped)",
+            "versions": versions}
+
+
+def bitmap_fonts() -> dict[str, Path]:
+    """PSF, PCF and Unifont .hex fonts from Debian packages: {"psf/Lat15-Fixed16.psf": path, ...}."""
+    folder = _cached("bitmap-fonts", "bitmap-fonts", _build_fonts, is_dir=True)
+    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*")) if path.is_file()}

@@ -1,0 +1,3 @@
+from everybit.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""Atomic output files: a reader sees the old file or the complete new one, never a half-written one.
+
+The data goes to a temporary file in the target's own folder (so the final rename stays on one file
+system), is flushed and fsynced, then renamed over the target and the folder entry is fsynced too.
+On any failure, Ctrl-C included, the temporary file is removed and the previous file is untouched.
+A process killed outright (SIGKILL, power loss) can leave a ``.<name>.everybit-tmp-*`` file behind,
+but never a damaged target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from everybit.common.errors import OutputError
+
+TMP_MARK = ".everybit-tmp-"
+
+
+def _default_mode(target: Path) -> int:
+    """Keep an existing file's permissions; otherwise what open() would give (0o666 minus umask)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Without this the rename itself may not survive a crash on some file systems.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike[str], *, overwrite: bool = True, mode: int | None = None, fsync: bool = True
+) -> Iterator[BinaryIO]:
+    """Open a binary file that replaces ``path`` only when the ``with`` block ends without error.
+
+    ``overwrite=False`` refuses (``OutputError``) when ``path`` exists, checked again at the rename.
+    ``mode`` sets the permission bits (default: those of the file being replaced, else umask's).
+    """
+    target = Path(path)
+    if not overwrite and target.exists():
+        raise OutputError(f"{target}: already exists (use --force to overwrite)")
+    if target.is_dir():
+        raise OutputError(f"{target}: is a directory")
+    folder = target.parent if str(target.parent) else Path(".")
+    perms = _default_mode(target) if mode is None else mode
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot create a file there ({exc.strerror})") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.chmod(tmp, perms)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            os.link(tmp, target)  # fails if the target appeared meanwhile: no silent clobbering
+            tmp.unlink()
+        if fsync:
+            _fsync_dir(folder)
+    except FileExistsError as exc:
+        raise OutputError(f"{target}: already exists (use --force to overwrite)") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes | bytearray | memoryview, **kw: object
+) -> None:
+    """Write ``data`` to ``path`` atomically (see ``atomic_write`` for the options)."""
+    with atomic_write(path, **kw) as fh:  # type: ignore[arg-type]
+        fh.write(data)
