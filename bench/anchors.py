@@ -34,17 +34,23 @@ def codecs() -> list[Codec]:
     import zstandard
 
     def zstd(level: int) -> Codec:
-        return Codec(f"zstd -{level}", zstandard.ZstdCompressor(level=level).compress,
-                     zstandard.ZstdDecompressor().decompress)
+        return Codec(
+            f"zstd -{level}",
+            zstandard.ZstdCompressor(level=level).compress,
+            zstandard.ZstdDecompressor().decompress,
+        )
 
     def deflate(level: int) -> Codec:
         return Codec(f"zlib -{level}", lambda b: zlib.compress(b, level), zlib.decompress)
 
     return [
-        deflate(1), deflate(6), deflate(9),
+        deflate(1),
+        deflate(6),
+        deflate(9),
         Codec("bz2 -9", lambda b: bz2.compress(b, 9), bz2.decompress),
         Codec("xz -6", lambda b: lzma.compress(b, preset=6), lzma.decompress),
-        zstd(3), zstd(19),
+        zstd(3),
+        zstd(19),
         Codec("lz4", lz4.frame.compress, lz4.frame.decompress),
         Codec("lz4 HC -9", lambda b: lz4.frame.compress(b, compression_level=9), lz4.frame.decompress),
     ]
@@ -55,9 +61,11 @@ def codec_versions() -> str:
     import zstandard
 
     zstd = ".".join(map(str, zstandard.ZSTD_VERSION))
-    return (f"zlib {zlib.ZLIB_RUNTIME_VERSION}, libzstd {zstd} (zstandard {zstandard.__version__}), "
-            f"liblz4 {lz4.library_version_string()} (lz4 {lz4.__version__}), bz2 and lzma of Python "
-            f"{sys.version.split()[0]}")
+    return (
+        f"zlib {zlib.ZLIB_RUNTIME_VERSION}, libzstd {zstd} (zstandard {zstandard.__version__}), "
+        f"liblz4 {lz4.library_version_string()} (lz4 {lz4.__version__}), bz2 and lzma of Python "
+        f"{sys.version.split()[0]}"
+    )
 
 
 def measure(codec: Codec, raw: bytes) -> dict[str, Any]:
@@ -68,9 +76,14 @@ def measure(codec: Codec, raw: bytes) -> dict[str, Any]:
     if unpacked.result != raw:
         raise RuntimeError(f"{codec.name}: round trip changed the data")
     mb = len(raw) / data.MB
-    return {"codec": codec.name, "bytes": len(blob), "ratio": len(raw) / len(blob),
-            "bits_per_byte": 8 * len(blob) / len(raw), "compress_mb_s": mb / packed.median,
-            "decompress_mb_s": mb / unpacked.median}
+    return {
+        "codec": codec.name,
+        "bytes": len(blob),
+        "ratio": len(raw) / len(blob),
+        "bits_per_byte": 8 * len(blob) / len(raw),
+        "compress_mb_s": mb / packed.median,
+        "decompress_mb_s": mb / unpacked.median,
+    }
 
 
 def bench_corpus(label: str, path: Path) -> list[dict[str, Any]]:
@@ -90,30 +103,57 @@ def _add_headlines(report: Report, label: str, by_name: dict[str, dict[str, Any]
     gzip9, zlib6 = by_name["zlib -9"], by_name["zlib -6"]
     for name in ("zstd -19", "xz -6"):
         ours = by_name[name]["bytes"]
-        report.add_headline(f"{name} size, {label}", ours, "zlib -9 (gzip -9)", gzip9["bytes"],
-                            ratio=ours / gzip9["bytes"], unit="B")
+        report.add_headline(
+            f"{name} size, {label}",
+            ours,
+            "zlib -9 (gzip -9)",
+            gzip9["bytes"],
+            ratio=ours / gzip9["bytes"],
+            unit="B",
+        )
     zstd3 = by_name["zstd -3"]["compress_mb_s"]
-    report.add_headline(f"zstd -3 compress speed, {label}", zstd3, "zlib -6", zlib6["compress_mb_s"],
-                        ratio=zstd3 / zlib6["compress_mb_s"], unit="MB/s")
+    report.add_headline(
+        f"zstd -3 compress speed, {label}",
+        zstd3,
+        "zlib -6",
+        zlib6["compress_mb_s"],
+        ratio=zstd3 / zlib6["compress_mb_s"],
+        unit="MB/s",
+    )
     lz4_d = by_name["lz4"]["decompress_mb_s"]
-    report.add_headline(f"lz4 decompress speed, {label}", lz4_d, "zlib -6", zlib6["decompress_mb_s"],
-                        ratio=lz4_d / zlib6["decompress_mb_s"], unit="MB/s")
+    report.add_headline(
+        f"lz4 decompress speed, {label}",
+        lz4_d,
+        "zlib -6",
+        zlib6["decompress_mb_s"],
+        ratio=lz4_d / zlib6["decompress_mb_s"],
+        unit="MB/s",
+    )
 
 
 def run(quick: bool = False) -> Report:
     """Measure every anchor on debtext 10 MB and the stdlib sources (`quick`: debtext 1 MB only)."""
     report = Report("anchors", "Anchor codecs on real text")
-    corpora = [("debtext 1 MB", data.debtext_1m())] if quick else \
-        [("debtext 10 MB", data.debtext_10m()), ("stdlib .py", data.stdlib_corpus())]
-    note = (f"Single-threaded, in memory; MB = 10^6 bytes; speeds are the median of {REPEAT} runs after one "
-            f"warm-up, relative to the uncompressed size; ratio = original / compressed; every round trip "
-            f"verified. Versions: {codec_versions()}.")
+    corpora = (
+        [("debtext 1 MB", data.debtext_1m())]
+        if quick
+        else [("debtext 10 MB", data.debtext_10m()), ("stdlib .py", data.stdlib_corpus())]
+    )
+    note = (
+        f"Single-threaded, in memory; MB = 10^6 bytes; speeds are the median of {REPEAT} runs after one "
+        f"warm-up, relative to the uncompressed size; ratio = original / compressed; every round trip "
+        f"verified. Versions: {codec_versions()}."
+    )
     for index, (label, path) in enumerate(corpora):
         meta = data.provenance(path)
         report.add_data(label, path, meta["source"], meta["versions"])
         results = bench_corpus(label, path)
-        report.add_table(f"{label} ({path.stat().st_size:,} bytes)", COLUMNS,
-                         [[r[k] for k in _KEYS] for r in results], note)
+        report.add_table(
+            f"{label} ({path.stat().st_size:,} bytes)",
+            COLUMNS,
+            [[r[k] for k in _KEYS] for r in results],
+            note,
+        )
         if index == 0:  # headline on the first corpus only, to keep README's table short
             _add_headlines(report, label, {r["codec"]: r for r in results})
     return report

@@ -3,7 +3,8 @@
 Everything lands in `$EVERYBIT_CACHE` (default `~/.cache/everybit/`). Each item `NAME` has its data (a file
 or a folder) and a sidecar `NAME.json` holding its provenance: source, the package versions used, size,
 SHA-256. The sidecar is written last, after the data was renamed into place, so it doubles as the "build
-complete" marker: an interrupted build leaves at most a stray temp folder, never something that looks finished.
+complete" marker: a killed build leaves at most a stray `.NAME.*.tmp` folder, never something that looks
+finished.
 
 Debian packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` (nothing is installed).
 """
@@ -88,8 +89,14 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _cached(name: str, filename: str, build: Callable[[Path], dict[str, Any]], *,
-            is_dir: bool = False, fresh: Callable[[dict[str, Any]], bool] | None = None) -> Path:
+def _cached(
+    name: str,
+    filename: str,
+    build: Callable[[Path], dict[str, Any]],
+    *,
+    is_dir: bool = False,
+    fresh: Callable[[dict[str, Any]], bool] | None = None,
+) -> Path:
     """Return cache/filename, building it with `build(tmp_path) -> provenance` only if absent or stale."""
     target = cache_dir() / filename
     try:
@@ -113,9 +120,16 @@ def _build(name: str, target: Path, build: Callable[[Path], dict[str, Any]], is_
             size, digest, files = _dir_digest(out)
         else:
             size, digest, files = out.stat().st_size, sha256_file(out), 1
-        meta = {"name": name, "path": target.name, "bytes": size, "sha256": digest, "files": files, **meta,
-                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "build_seconds": round(time.perf_counter() - started, 2)}
+        meta = {
+            "name": name,
+            "path": target.name,
+            "bytes": size,
+            "sha256": digest,
+            "files": files,
+            **meta,
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "build_seconds": round(time.perf_counter() - started, 2),
+        }
         _sidecar(name).unlink(missing_ok=True)  # invalidate before the data changes
         _remove(target)
         out.rename(target)
@@ -143,8 +157,10 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
         message = f"{what}: `{cmd[0]}` not found; this builder needs Debian/Ubuntu's apt and dpkg"
         raise DataUnavailable(f"{message} (`{' '.join(cmd)}`)") from None
     if proc.returncode != 0:
-        raise DataUnavailable(f"{what}: `{' '.join(cmd)}` failed ({_one_line(proc.stderr)}); "
-                              "run `apt-get update` (network to the Debian mirrors needed) and retry")
+        raise DataUnavailable(
+            f"{what}: `{' '.join(cmd)}` failed ({_one_line(proc.stderr)}); "
+            "run `apt-get update` (network to the Debian mirrors needed) and retry"
+        )
     return proc.stdout
 
 
@@ -158,8 +174,9 @@ def newest_package(regex: str, what: str) -> str:
     names = sorted({line.split(" - ", 1)[0].strip() for line in out.splitlines()})
     names = [n for n in names if re.fullmatch(regex, n)]
     if not names:
-        raise DataUnavailable(f"{what}: no package matching {regex!r} in the apt lists; run `apt-get update` "
-                              "and retry")
+        raise DataUnavailable(
+            f"{what}: no package matching {regex!r} in the apt lists; run `apt-get update` and retry"
+        )
     return max(names, key=lambda n: (_version_key(n), n))
 
 
@@ -197,7 +214,7 @@ def _copy_maybe_gzip(path: Path, out: BinaryIO) -> int:
     with open(path, "rb") as raw:
         is_gzip = raw.read(2) == b"\x1f\x8b"
     before = out.tell()
-    with (gzip.open(path, "rb") if is_gzip else open(path, "rb")) as src:
+    with gzip.open(path, "rb") if is_gzip else open(path, "rb") as src:
         shutil.copyfileobj(src, out, 1 << 20)
     return out.tell() - before
 
@@ -232,8 +249,9 @@ def resolve_debtext_packages() -> dict[str, str]:
     return {key: newest_package(_NEWEST[key], "debtext") if key in _NEWEST else key for key in sorted(keys)}
 
 
-def collect_debtext(roots: Mapping[str, Path], out: BinaryIO,
-                    packages: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def collect_debtext(
+    roots: Mapping[str, Path], out: BinaryIO, packages: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Concatenate the recipe's files from unpacked package roots (keyed by package name) into `out`.
 
     Within a part, files go in sorted relative-path order; gzip/dictzip files are decompressed. Returns one
@@ -243,11 +261,17 @@ def collect_debtext(roots: Mapping[str, Path], out: BinaryIO,
     parts = []
     for part, keys, regex in DEBTEXT_RECIPE:
         names = [packages.get(key, key) for key in keys]
-        files = sorted((rel, name, path) for name in names for rel, path in _regular_files(roots[name])
-                       if re.fullmatch(regex, rel))
+        files = sorted(
+            (rel, name, path)
+            for name in names
+            for rel, path in _regular_files(roots[name])
+            if re.fullmatch(regex, rel)
+        )
         if not files:
-            raise DataUnavailable(f"debtext: no file matches {regex!r} in {', '.join(names)}; the package "
-                                  "layout changed, update DEBTEXT_RECIPE in bench/data.py")
+            raise DataUnavailable(
+                f"debtext: no file matches {regex!r} in {', '.join(names)}; the package "
+                "layout changed, update DEBTEXT_RECIPE in bench/data.py"
+            )
         size = sum(_copy_maybe_gzip(path, out) for _, _, path in files)
         parts.append({"part": part, "packages": names, "files": len(files), "bytes": size})
     return parts
@@ -288,8 +312,11 @@ def debtext_slice(size: int) -> Path:
     def build(out: Path) -> dict[str, Any]:
         with open(full, "rb") as src, open(out, "wb") as dst:
             dst.write(src.read(size))
-        return {"source": f"first {size:,} bytes of debtext (sha256 {parent['sha256']})",
-                "versions": parent["versions"], "parent_sha256": parent["sha256"]}
+        return {
+            "source": f"first {size:,} bytes of debtext (sha256 {parent['sha256']})",
+            "versions": parent["versions"],
+            "parent_sha256": parent["sha256"],
+        }
 
     def fresh(meta: dict[str, Any]) -> bool:
         return meta.get("parent_sha256") == parent["sha256"]  # stale once debtext was rebuilt differently
@@ -313,8 +340,11 @@ _NOT_STDLIB = {"site-packages", "dist-packages", "__pycache__"}
 
 
 def _stdlib_files(stdlib: Path) -> list[tuple[str, Path]]:
-    files = [(rel, path) for rel, path in _regular_files(stdlib)
-             if rel.endswith(".py") and not _NOT_STDLIB.intersection(rel.split("/"))]
+    files = [
+        (rel, path)
+        for rel, path in _regular_files(stdlib)
+        if rel.endswith(".py") and not _NOT_STDLIB.intersection(rel.split("/"))
+    ]
     return sorted(files)
 
 
@@ -335,16 +365,29 @@ def stdlib_corpus(stdlib_dir: Path | None = None) -> Path:
         with open(out, "wb") as dst:
             for _, path in files:
                 dst.write(path.read_bytes())
-        return {"source": f"CPython {sys.version.split()[0]} standard library .py sources ({stdlib})",
-                "versions": {"python": sys.version.split()[0]}, "py_files": len(files)}
+        return {
+            "source": f"CPython {sys.version.split()[0]} standard library .py sources ({stdlib})",
+            "versions": {"python": sys.version.split()[0]},
+            "py_files": len(files),
+        }
 
     return _cached(name, f"{name}.txt", build)
 
 
 # ---------------------------------------------------------------- images
 
-SKIMAGE_PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon", "retina",
-                  "hubble_deep_field", "immunohistochemistry")
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "camera",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "coins",
+    "moon",
+    "retina",
+    "hubble_deep_field",
+    "immunohistochemistry",
+)
 
 
 def _build_photos(out: Path) -> dict[str, Any]:
@@ -363,8 +406,11 @@ def _build_photos(out: Path) -> dict[str, Any]:
         Image.fromarray(pixels).save(out / f"{name}.png", optimize=False)
         shapes[name] = list(pixels.shape)
     versions = {pkg: importlib.metadata.version(pkg) for pkg in ("scikit-image", "pillow")}
-    return {"source": "scikit-image bundled sample images (skimage.data), saved as PNG", "versions": versions,
-            "shapes": shapes}
+    return {
+        "source": "scikit-image bundled sample images (skimage.data), saved as PNG",
+        "versions": versions,
+        "shapes": shapes,
+    }
 
 
 def skimage_photos() -> dict[str, Path]:
@@ -399,8 +445,10 @@ def _build_fonts(out: Path) -> dict[str, Any]:
                 with open(out / dest / Path(rel).name.removesuffix(".gz"), "wb") as handle:
                     _copy_maybe_gzip(path, handle)
     versions = {package: version for package, (_, version) in sorted(unpacked.items())}
-    return {"source": "Debian bitmap fonts: PSF console fonts, X11 PCF fonts, GNU Unifont .hex (gunzipped)",
-            "versions": versions}
+    return {
+        "source": "Debian bitmap fonts: PSF console fonts, X11 PCF fonts, GNU Unifont .hex (gunzipped)",
+        "versions": versions,
+    }
 
 
 def bitmap_fonts() -> dict[str, Path]:

@@ -1,0 +1,43 @@
+"""ULZ: a fast byte-aligned LZ77 codec (17-bit window, no entropy coding) for Python.
+
+One-shot API (any buffer-protocol input, no copy of it is made)::
+
+    blob = ulz.compress(data, level=1)        # varint(len(data)) + ULZ sequences
+    data = ulz.decompress(blob, max_size=None)
+
+``compress_block``/``decompress_block`` handle raw sequences without the size header, the ``*_into``
+variants write into a caller's buffer, and ``open``/``Compressor``/``Decompressor`` handle the framed
+``.ulz`` file format. Every decoding failure raises ``ULZError`` (a ``ValueError``).
+"""
+
+from everybit.ulz._ulz import (
+    MAX_DISTANCE,
+    MAX_LEVEL,
+    ULZError,
+    compress,
+    compress_block,
+    compress_block_into,
+    compress_bound,
+    compress_into,
+    decompress,
+    decompress_block,
+    decompress_block_into,
+    decompress_into,
+    xxh64,
+)
+
+__all__ = [
+    "MAX_DISTANCE",
+    "MAX_LEVEL",
+    "ULZError",
+    "compress",
+    "compress_block",
+    "compress_block_into",
+    "compress_bound",
+    "compress_into",
+    "decompress",
+    "decompress_block",
+    "decompress_block_into",
+    "decompress_into",
+    "xxh64",
+]
