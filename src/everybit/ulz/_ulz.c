@@ -4,7 +4,8 @@
  *   token = LLL D MMMM   LLL: literal count (7 = 7 + varint), D: bit 16 of the distance,
  *                        MMMM: match length - 4 (15 = 19 + varint)
  *   [varint] literals [varint] distance-low-16 (LE)
- * A block ends right after the literals of its last sequence. Varints: 7 bits per byte, little-endian
+ * A block is a run of whole sequences (none for empty input); the last one may stop after its
+ * literals, so a block never ends with an empty sequence. Varints: 7 bits per byte, little-endian
  * groups, high bit = more follows, no bias, at most 9 bytes (63 bits).
  *
  * The encoder bounds-checks its output; the decoder checks every read and write against the buffer
@@ -155,8 +156,7 @@ static int64_t encode_fast(const uint8_t *src, size_t n, Sink *s, uint32_t *tabl
             }
         }
     }
-    if (emit(s, anchor, (size_t)(end - anchor), 0, 0)) return -1;
-    return 0;
+    return anchor < end ? emit(s, anchor, (size_t)(end - anchor), 0, 0) : 0;
 }
 
 typedef struct {
@@ -226,8 +226,7 @@ static int64_t encode_chain(const uint8_t *src, size_t n, Sink *s, uint32_t *wor
         p += len;
         anchor = p;
     }
-    if (emit(s, src + anchor, n - anchor, 0, 0)) return -1;
-    return 0;
+    return anchor < n ? emit(s, src + anchor, n - anchor, 0, 0) : 0;
 }
 
 /* Compresses src into dst; returns the byte count or -1 if dst is too small. Allocates only when the
@@ -269,30 +268,83 @@ static const char *derr_text[] = {
     "truncated match distance", "match distance before the start of the output", "output larger than expected",
 };
 
-/* Decodes src into dst[0..cap); returns the byte count, or -1 with st filled in. */
+/* Copies a match of len bytes at distance dist (1 <= dist <= op - dst, len <= room checked by the
+ * caller). Wild 16/8-byte steps may write up to 15 bytes past the match when `slack` says there is room. */
+static inline void copy_match(uint8_t *op, size_t dist, size_t len, size_t slack) {
+    const uint8_t *ref = op - dist;
+    uint8_t *mend = op + len;
+    if (LIKELY(dist >= 16 && slack >= 16)) {
+        /* each 16-byte step reads only bytes written before it because dist >= 16 */
+        do { copy16(op, ref); op += 16; ref += 16; } while (op < mend);
+    } else if (dist >= 8 && slack >= 8) {
+        do { copy8(op, ref); op += 8; ref += 8; } while (op < mend);
+    } else if (dist == 1) {
+        memset(op, *ref, len);
+    } else if (slack >= 16 && len >= 16) {
+        /* short period: write one period-multiple of >= 8 bytes by hand, then 8-byte steps from
+         * that distance, which repeats the same pattern */
+        size_t d2 = dist * ((8 + dist - 1) / dist);
+        for (size_t i = 0; i < d2; i++) op[i] = ref[i];
+        ref = op;
+        op += d2;
+        do { copy8(op, ref); op += 8; ref += 8; } while (op < mend);
+    } else {
+        while (op < mend) *op++ = *ref++;
+    }
+}
+
+/* Decodes src into dst[0..cap); returns the byte count, or -1 with st filled in. Every length and
+ * distance is checked against both buffer ends before use; wild copies only run where the remaining
+ * room (checked) covers their overrun. */
 static int64_t ulz_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap, DState *st) {
     const uint8_t *ip = src, *iend = src + n;
     uint8_t *op = dst, *oend = dst + cap;
-    const uint8_t *seq;
+    const uint8_t *seq = src;
     DErr err;
     while (ip < iend) {
         seq = ip;
+        /* Fast path for the common short sequence (< 7 literals, match < 19) far from both ends: the
+         * 32/64 bytes of room make every wild copy safe, so only the distance needs checking. */
+        if (LIKELY(iend - ip >= 32 && oend - op >= 64) && (ip[0] >> 5) < 7 && (ip[0] & 15) < 15) {
+            unsigned t = ip[0];
+            size_t nlit = t >> 5, mlen = (t & 15) + MIN_MATCH;
+            copy16(op, ip + 1);
+            op += nlit;
+            ip += 1 + nlit;
+            size_t dist = (size_t)ip[0] | ((size_t)ip[1] << 8) | ((size_t)(t & 16) << 12);
+            ip += 2;
+            if (UNLIKELY(dist == 0 || dist > (size_t)(op - dst))) { err = D_BAD_DIST; goto fail; }
+            if (LIKELY(dist >= 16)) {
+                copy16(op, op - dist);
+                copy16(op + 16, op - dist + 16);
+            } else {
+                copy_match(op, dist, mlen, 32);
+            }
+            op += mlen;
+            continue;
+        }
         unsigned token = *ip++;
         uint64_t lit = token >> 5;
-        if (lit == 7) {
+        if (UNLIKELY(lit == 7)) {
             uint64_t extra;
             if (get_varint(&ip, iend, &extra) || extra > (uint64_t)(iend - ip)) { err = D_TRUNC_LITLEN; goto fail; }
             lit += extra;
         }
-        if (UNLIKELY(lit > (uint64_t)(iend - ip))) { err = D_TRUNC_LIT; goto fail; }
-        if (UNLIKELY(lit > (uint64_t)(oend - op))) { err = D_OVERFLOW; goto fail; }
-        if (LIKELY(lit <= 16 && iend - ip >= 16 && oend - op >= 16)) copy16(op, ip);
-        else memcpy(op, ip, (size_t)lit);
+        size_t in_left = (size_t)(iend - ip), out_left = (size_t)(oend - op);
+        if (UNLIKELY(lit > in_left)) { err = D_TRUNC_LIT; goto fail; }
+        if (UNLIKELY(lit > out_left)) { err = D_OVERFLOW; goto fail; }
+        if (LIKELY(in_left >= 32 && out_left >= 32 && lit <= in_left - 16 && lit <= out_left - 16)) {
+            const uint8_t *s = ip;
+            uint8_t *d = op;
+            do { copy16(d, s); d += 16; s += 16; } while (d < op + lit);
+        } else {
+            memcpy(op, ip, (size_t)lit);
+        }
         op += lit;
         ip += lit;
         if (ip == iend) break; /* the last sequence has literals only */
         uint64_t mlen = (token & 15) + MIN_MATCH;
-        if ((token & 15) == 15) {
+        if (UNLIKELY((token & 15) == 15)) {
             uint64_t extra;
             if (get_varint(&ip, iend, &extra)) { err = D_TRUNC_MLEN; goto fail; }
             if (extra > (uint64_t)(oend - op)) { err = D_OVERFLOW; goto fail; }
@@ -303,17 +355,8 @@ static int64_t ulz_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap
         ip += 2;
         if (UNLIKELY(dist == 0 || dist > (size_t)(op - dst))) { err = D_BAD_DIST; goto fail; }
         if (UNLIKELY(mlen > (uint64_t)(oend - op))) { err = D_OVERFLOW; goto fail; }
-        const uint8_t *ref = op - dist;
-        uint8_t *mend = op + mlen;
-        if (LIKELY(dist >= 8 && oend - mend >= 8)) {
-            /* 8-byte steps may run up to 7 bytes past the match end: room was checked */
-            do { copy8(op, ref); op += 8; ref += 8; } while (op < mend);
-        } else if (dist == 1) {
-            memset(op, *ref, (size_t)mlen);
-        } else {
-            while (op < mend) *op++ = *ref++;
-        }
-        op = mend;
+        copy_match(op, dist, (size_t)mlen, (size_t)(oend - op) - (size_t)mlen);
+        op += mlen;
     }
     return (int64_t)(op - dst);
 fail:
@@ -498,7 +541,7 @@ static PyObject *decode_new(const Py_buffer *in, size_t skip, uint64_t size) {
     if (size > (uint64_t)PY_SSIZE_T_MAX) return PyErr_Format(ULZError, "corrupt data: declared size %llu is too large", (unsigned long long)size);
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (!out) {
-        if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        if (PyErr_ExceptionMatches(PyExc_MemoryError) || PyErr_ExceptionMatches(PyExc_OverflowError)) {
             PyErr_Clear();
             PyErr_Format(ULZError, "declared size %llu cannot be allocated (pass max_size to bound it)", (unsigned long long)size);
         }
