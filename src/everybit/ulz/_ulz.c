@@ -14,6 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -123,6 +124,12 @@ static inline uint32_t hash4(const uint8_t *p, unsigned bits) {
     return (load32(p) * 2654435761u) >> (32 - bits);
 }
 
+/* Hash of 5 bytes (read as 8): level 1 keeps one candidate per slot, and a 5-byte key makes that
+ * candidate a longer match more often. */
+static inline uint32_t hash5(const uint8_t *p, unsigned bits) {
+    return (uint32_t)(((load64(p) << 24) * 889523592379ULL) >> (64 - bits));
+}
+
 /* Hash bits for n input bytes: the table grows with the input (small calls clear a small table). */
 static unsigned hash_bits_for(size_t n, unsigned cap) {
     unsigned b = ceil_log2(n < 16 ? 16 : n);
@@ -134,12 +141,12 @@ static unsigned hash_bits_for(size_t n, unsigned cap) {
 static int64_t encode_fast(const uint8_t *src, size_t n, Sink *s, uint32_t *table, unsigned hb) {
     const uint8_t *ip = src, *anchor = src, *end = src + n;
     memset(table, 0, sizeof(uint32_t) << hb);
-    if (n >= MIN_MATCH + 1) {
-        const uint8_t *limit = end - MIN_MATCH;
+    if (n >= 9) {
+        const uint8_t *limit = end - 8;
         unsigned misses = 0;
         ip++;
         while (ip < limit) {
-            uint32_t h = hash4(ip, hb);
+            uint32_t h = hash5(ip, hb);
             const uint8_t *ref = src + table[h];
             table[h] = (uint32_t)(ip - src);
             size_t dist = (size_t)(ip - ref);
@@ -150,7 +157,7 @@ static int64_t encode_fast(const uint8_t *src, size_t n, Sink *s, uint32_t *tabl
                 ip += len;
                 anchor = ip;
                 misses = 0;
-                if (ip < limit) table[hash4(ip - 2, hb)] = (uint32_t)(ip - 2 - src);
+                if (ip < limit) table[hash5(ip - 2, hb)] = (uint32_t)(ip - 2 - src);
             } else {
                 ip += 1 + (misses++ >> 5);
             }
@@ -229,8 +236,28 @@ static int64_t encode_chain(const uint8_t *src, size_t n, Sink *s, uint32_t *wor
     return anchor < n ? emit(s, src + anchor, n - anchor, 0, 0) : 0;
 }
 
-/* Compresses src into dst; returns the byte count or -1 if dst is too small. Allocates only when the
- * tables exceed STACK_WORDS (returns -2 if that allocation fails). */
+/* Tables too big for the stack live in one buffer per thread, kept between calls: a fresh 128 KiB+
+ * malloc is an mmap, and its page faults on every call cost more than compressing a megabyte. The
+ * buffer is freed when its thread exits. */
+static pthread_key_t workspace_key;
+
+typedef struct {
+    size_t words;
+    uint32_t data[];
+} Workspace;
+
+static uint32_t *thread_workspace(size_t words) {
+    Workspace *ws = pthread_getspecific(workspace_key);
+    if (ws && ws->words >= words) return ws->data;
+    Workspace *bigger = malloc(sizeof(Workspace) + words * sizeof(uint32_t));
+    if (!bigger) return NULL;
+    bigger->words = words;
+    if (pthread_setspecific(workspace_key, bigger)) { free(bigger); return NULL; }
+    free(ws);
+    return bigger->data;
+}
+
+/* Compresses src into dst; returns the byte count, -1 if dst is too small, -2 if out of memory. */
 static int64_t ulz_encode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap, int level) {
     uint32_t stack[STACK_WORDS];
     Sink s = {dst, dst + cap};
@@ -238,17 +265,16 @@ static int64_t ulz_encode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap
     size_t words;
     uint32_t prev_size = 0;
     if (level <= 1) {
-        hb = hash_bits_for(n, 15);
+        hb = hash_bits_for(n, 14);
         words = (size_t)1 << hb;
     } else {
         hb = hash_bits_for(n, 16);
         prev_size = (uint32_t)1 << (ceil_log2(n) < 17 ? (ceil_log2(n) < 4 ? 4 : ceil_log2(n)) : 17);
         words = ((size_t)1 << hb) + prev_size;
     }
-    uint32_t *work = words <= STACK_WORDS ? stack : malloc(words * sizeof(uint32_t));
+    uint32_t *work = words <= STACK_WORDS ? stack : thread_workspace(words);
     if (!work) return -2;
     int64_t rc = level <= 1 ? encode_fast(src, n, &s, work, hb) : encode_chain(src, n, &s, work, hb, prev_size, level);
-    if (work != stack) free(work);
     return rc < 0 ? rc : (int64_t)(s.op - dst);
 }
 
@@ -712,6 +738,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "everybit.ulz._ulz", "ULZ codec core.", -1, methods};
 
 PyMODINIT_FUNC PyInit__ulz(void) {
+    if (pthread_key_create(&workspace_key, free)) return PyErr_NoMemory();
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     /* ULZError is a CorruptDataError (and so a ValueError), like every everybit decoding failure. */

@@ -1,0 +1,784 @@
+"""The framed ULZ format (``.ulz`` files): data of any size as independent, checksummed blocks.
+
+Byte layout: docs/ulz-format.md, "Framed format". Blocks are cut at fixed multiples of the block size
+and compressed independently, so N threads work on N blocks at once and the output is byte-identical
+for every thread count. At most 2 x threads blocks are in flight, so memory stays near
+block size x threads x 2 whatever the input size. Concatenated frames decode to the concatenated
+contents, as with gzip. Every defect of a frame raises ``ULZError`` naming the block and offset.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import os
+import struct
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO, Any
+
+from everybit.common import atomic_write, progress_bar
+from everybit.ulz._ulz import MAX_LEVEL, ULZError, compress_block, decompress_block, xxh64
+
+__all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "MAGIC",
+    "MAX_BLOCK_SIZE",
+    "MIN_BLOCK_SIZE",
+    "SUFFIX",
+    "Compressor",
+    "Decompressor",
+    "ULZFile",
+    "available_cores",
+    "compress",
+    "compress_file",
+    "decompress",
+    "decompress_file",
+    "open",
+]
+
+MAGIC = b"\x89ULZ"
+VERSION = 1
+MIN_BLOCK_SIZE = 1 << 16
+MAX_BLOCK_SIZE = 1 << 26
+DEFAULT_BLOCK_SIZE = 1 << 20
+SUFFIX = ".ulz"
+
+_FLAG_CONTENT_SIZE = 0x01
+_FLAG_CONTENT_CHECKSUM = 0x02
+_KNOWN_FLAGS = _FLAG_CONTENT_SIZE | _FLAG_CONTENT_CHECKSUM
+_STORED = 1 << 31  # block header bit: the data is the raw block (compression did not shrink it)
+_SHORT = 1 << 30  # block header bit: a u32 raw length follows (the last block of a frame)
+_LENGTH_MASK = _SHORT - 1
+_END_MARKER = b"\0\0\0\0"
+_READ_SIZE = 1 << 20
+_ALL = sys.maxsize
+
+# Decoder states.
+_HEADER, _BLOCK, _TRAILER, _DONE = range(4)
+
+Buffer = bytes | bytearray | memoryview
+PathOrFile = str | os.PathLike[str] | IO[bytes]
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (what ``threads=0`` means)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _threads(threads: int) -> int:
+    if threads < 0:
+        raise ValueError(f"threads must be >= 0 (0 = all cores), not {threads}")
+    return threads or available_cores()
+
+
+def _check_block_size(block_size: int) -> None:
+    if not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE or block_size & (block_size - 1):
+        raise ValueError(f"block size must be a power of two from 64 KiB to 64 MiB, not {block_size}")
+
+
+def _byte_view(data: Buffer) -> memoryview:
+    """A flat unsigned-byte view of any contiguous buffer, so lengths count bytes."""
+    view = memoryview(data)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def _header_check(descriptor: Buffer) -> int:
+    return (xxh64(descriptor) >> 8) & 0xFF
+
+
+def _chain(state: int, block_hash: int) -> int:
+    """The content checksum folds in each block's XXH64 in order: O(1) memory, any frame size."""
+    return xxh64(struct.pack("<Q", block_hash), state)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+# A forked child has none of the parent's threads: it must start its own pools.
+os.register_at_fork(after_in_child=_pools.clear)
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One long-lived pool per thread count: starting threads on every call would cost more than
+    compressing a small input."""
+    with _pools_lock:
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix=f"ulz{threads}")
+        return _pools[threads]
+
+
+class _Pipeline:
+    """Runs jobs on a shared pool, at most 2 x threads in flight, and returns results in submission order.
+
+    With one thread the jobs run inline, so errors surface in order there too.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.limit = 2 * threads
+        self._pool = _pool(threads) if threads > 1 else None
+        self._jobs: deque[Future[Any]] = deque()
+
+    @property
+    def pooled(self) -> bool:
+        return self._pool is not None
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> list[Any]:
+        """Start ``fn(*args)``; return the results now due, oldest first (waits while too many run)."""
+        if self._pool is None:
+            return [fn(*args)]
+        self._jobs.append(self._pool.submit(fn, *args))
+        due = []
+        while len(self._jobs) > self.limit:
+            due.append(self._jobs.popleft().result())
+        return due + self.done()
+
+    def done(self) -> list[Any]:
+        """Results of the oldest jobs that have finished, without waiting."""
+        due = []
+        while self._jobs and self._jobs[0].done():
+            due.append(self._jobs.popleft().result())
+        return due
+
+    def oldest(self) -> Any:
+        return self._jobs.popleft().result()
+
+    def drain(self) -> list[Any]:
+        due = []
+        while self._jobs:
+            due.append(self._jobs.popleft().result())
+        return due
+
+    def close(self) -> None:
+        """Drop the jobs not yet due (the pool is shared and stays)."""
+        for job in self._jobs:
+            job.cancel()
+        self._jobs.clear()
+
+
+def _encode_block(raw: Buffer, level: int, short: bool) -> tuple[bytes, int]:
+    """One block as it appears in the frame (header, data, checksum) and the XXH64 of its raw bytes."""
+    digest = xxh64(raw)
+    packed = compress_block(raw, level)
+    size = len(raw)
+    word, body = (len(packed), packed) if len(packed) < size else (size | _STORED, raw)
+    head = struct.pack("<II", word | _SHORT, size) if short else struct.pack("<I", word)
+    return b"".join((head, body, struct.pack("<I", digest & 0xFFFFFFFF))), digest
+
+
+def _decode_block(data: Buffer, size: int, stored: bool, check: int, where: str) -> tuple[bytes, int]:
+    if stored:
+        raw = bytes(data)
+    else:
+        try:
+            raw = decompress_block(data, size)
+        except ULZError as exc:
+            raise ULZError(f"{where}: corrupt block data ({exc})") from None
+    digest = xxh64(raw)
+    if digest & 0xFFFFFFFF != check:
+        raise ULZError(f"{where}: checksum mismatch")
+    return raw, digest
+
+
+class Compressor:
+    """Streaming compressor of one frame, like ``bz2.BZ2Compressor``.
+
+    ``compress(data)`` returns the frame bytes ready so far (possibly empty: blocks are emitted whole,
+    and with threads > 1 only once compressed); ``flush()`` ends the frame and returns the rest.
+    ``content_size``, if given, is written in the header and must match the bytes compressed.
+    """
+
+    def __init__(
+        self,
+        level: int = 1,
+        threads: int = 1,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        content_size: int | None = None,
+        *,
+        content_checksum: bool = True,
+    ) -> None:
+        if not 1 <= level <= MAX_LEVEL:
+            raise ValueError(f"level must be 1..{MAX_LEVEL}, not {level}")
+        _check_block_size(block_size)
+        if content_size is not None and content_size < 0:
+            raise ValueError(f"content_size must be >= 0, not {content_size}")
+        self._level = level
+        self._block_size = block_size
+        self._content_size = content_size
+        self._checksum = content_checksum
+        self._pipe = _Pipeline(_threads(threads))
+        self._pending = bytearray()
+        self._total = 0
+        self._state = 0
+        self._finished = False
+        flags = (_FLAG_CONTENT_SIZE if content_size is not None else 0) | (
+            _FLAG_CONTENT_CHECKSUM if content_checksum else 0
+        )
+        descriptor = bytes((VERSION, flags, block_size.bit_length() - 1))
+        if content_size is not None:
+            descriptor += struct.pack("<Q", content_size)
+        self._out = [MAGIC, descriptor, bytes((_header_check(descriptor),))]
+
+    def compress(self, data: Buffer) -> bytes:
+        if self._finished:
+            raise ValueError("compress() after flush(): the frame is already complete")
+        view = _byte_view(data)
+        size = len(view)
+        self._total += size
+        if self._content_size is not None and self._total > self._content_size:
+            raise ValueError(f"more data than the declared content_size ({self._content_size:,} bytes)")
+        bs, pos = self._block_size, 0
+        if self._pending:
+            pos = min(bs - len(self._pending), size)
+            self._pending += view[:pos]
+            if len(self._pending) == bs:
+                self._submit(self._pending, False)
+                self._pending = bytearray()
+        # Worker threads may read a block after this call returns; only bytes is sure not to change.
+        share = not self._pipe.pooled or isinstance(data, bytes)
+        while size - pos >= bs:
+            block = view[pos : pos + bs]
+            self._submit(block if share else bytes(block), False)
+            pos += bs
+        self._pending += view[pos:]
+        self._collect(self._pipe.done())
+        return self._take()
+
+    def flush(self) -> bytes:
+        """End the frame: the remaining blocks, the end marker and the content checksum."""
+        if self._finished:
+            raise ValueError("flush() called twice: the frame is already complete")
+        self._finished = True
+        try:
+            if self._pending:
+                self._submit(self._pending, True)
+                self._pending = bytearray()
+            self._collect(self._pipe.drain())
+        finally:
+            self._pipe.close()
+        if self._content_size is not None and self._total != self._content_size:
+            raise ValueError(f"declared content_size {self._content_size:,}, got {self._total:,} bytes")
+        self._out.append(_END_MARKER)
+        if self._checksum:
+            self._out.append(struct.pack("<Q", self._state))
+        return self._take()
+
+    def _submit(self, block: Buffer, short: bool) -> None:
+        self._collect(self._pipe.submit(_encode_block, block, self._level, short))
+
+    def _collect(self, results: list[tuple[bytes, int]]) -> None:
+        for blob, digest in results:
+            self._out.append(blob)
+            self._state = _chain(self._state, digest)
+
+    def _take(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+
+class Decompressor:
+    """Streaming decompressor, like ``bz2.BZ2Decompressor``: ``decompress(data, max_length=-1)``,
+    ``eof``, ``unused_data``, ``needs_input``.
+
+    By default it decodes one frame: ``eof`` turns true once the frame is complete and all its output
+    returned, later input goes to ``unused_data``, and ``decompress`` after ``eof`` raises ``EOFError``.
+    With ``concatenated=True`` it decodes frame after frame (a ``.ulz`` file) and ``eof`` waits for
+    ``flush()``. ``flush()`` says the input has ended: it returns the output still held and raises
+    ``ULZError`` if the input stopped inside a frame. ``offset`` is where the input starts in its
+    file, for error messages. After an error the object is unusable.
+    """
+
+    def __init__(self, threads: int = 1, *, offset: int = 0, concatenated: bool = False) -> None:
+        self._pipe = _Pipeline(_threads(threads))
+        self._concatenated = concatenated
+        self._inbuf = bytearray()
+        self._pos = offset  # stream offset of the first unparsed byte
+        self._ready: deque[bytes] = deque()
+        self._ready_bytes = 0
+        self._head = 0  # bytes of _ready[0] already returned
+        self._state = _HEADER
+        self._starved = True
+        self._frames = 0
+        self._magic_error = "bad magic (not a ULZ frame)"
+        # Per-frame state, reset by each frame header.
+        self._has_checksum = self._short_seen = False
+        self._block = self._queued = self._total = self._digest = 0
+        self.eof = False
+        self.unused_data = b""
+        self.block_size: int | None = None
+        self.content_size: int | None = None
+
+    @property
+    def needs_input(self) -> bool:
+        """True when more input is the only way to get more output now."""
+        return self._state != _DONE and self._starved and not self._ready and not self.eof
+
+    def decompress(self, data: Buffer, max_length: int = -1) -> bytes:
+        """Decode ``data`` (buffered as needed); at most ``max_length`` bytes if that is >= 0."""
+        if self.eof:
+            raise EOFError("end of the ULZ frame already reached")
+        view = _byte_view(data)
+        if self._state == _DONE:
+            self.unused_data += view
+        elif len(view):
+            self._starved = False
+            if self._inbuf:
+                self._inbuf += view
+                view = memoryview(self._inbuf)
+            self._parse(view, max_length if max_length >= 0 else _ALL)
+        elif not self._starved or self._pipe:
+            self._parse(memoryview(self._inbuf), max_length if max_length >= 0 else _ALL)
+        out = self._take(max_length if max_length >= 0 else _ALL)
+        if self._state == _DONE and not self._ready:
+            self.eof = True
+        return out
+
+    def flush(self) -> bytes:
+        """End of input: the output still held back; ``ULZError`` if a frame is incomplete."""
+        if self.eof:
+            return b""
+        out = self.decompress(b"")
+        if self._state == _DONE or (self._state == _HEADER and not self._inbuf and self._frames):
+            self.eof = True
+            self._pipe.close()
+            return out
+        self._pipe.close()
+        raise ULZError(self._truncated())
+
+    def _parse(self, view: memoryview, want: int) -> None:
+        """Parse ``view`` from its start and decode blocks until ``want`` bytes are ready."""
+        try:
+            used = self._run(view, want)
+        except BaseException:
+            self._pipe.close()
+            raise
+        rest = view[used:]
+        if self._state == _DONE:
+            self.unused_data += rest
+            rest = view[:0]
+        if view.obj is self._inbuf:
+            rest.release()
+            view.release()
+            del self._inbuf[:used]
+        else:
+            self._inbuf = bytearray(rest)
+        self._pos += used
+
+    def _run(self, view: memoryview, want: int) -> int:
+        i = 0
+        while True:
+            self._absorb(self._pipe.done())
+            if self._ready_bytes >= want:
+                break
+            room = want == _ALL or len(self._pipe) + len(self._ready) < self._pipe.limit
+            if self._state != _DONE and room:
+                j = self._step(view, i)
+                if j is not None:
+                    i = j
+                    continue
+                self._starved = True
+            if self._pipe:
+                self._absorb([self._pipe.oldest()])
+                continue
+            break
+        return i
+
+    def _fail(self, message: str) -> ULZError:
+        # A bad block still being decoded comes earlier in the stream: its error is the one to report.
+        self._pipe.drain()
+        return ULZError(message)
+
+    def _step(self, view: memoryview, i: int) -> int | None:
+        """Parse one item (frame header, block, end marker, content checksum) at ``i``; None: need more."""
+        avail, at = len(view) - i, self._pos + i
+        if self._state == _HEADER:
+            k = min(avail, 4)
+            if view[i : i + k] != MAGIC[:k]:
+                raise self._fail(f"{self._magic_error} at offset {at}")
+            if avail < 7:
+                return None
+            version, flags, log = view[i + 4], view[i + 5], view[i + 6]
+            if version != VERSION:
+                raise self._fail(f"unsupported version {version} at offset {at + 4} (this reads {VERSION})")
+            if flags & ~_KNOWN_FLAGS:
+                raise self._fail(f"unsupported flags 0x{flags:02x} at offset {at + 5}")
+            if not MIN_BLOCK_SIZE <= 1 << log <= MAX_BLOCK_SIZE:
+                raise self._fail(f"block size 2^{log} out of range (2^16..2^26) at offset {at + 6}")
+            size = 16 if flags & _FLAG_CONTENT_SIZE else 8
+            if avail < size:
+                return None
+            if view[i + size - 1] != _header_check(view[i + 4 : i + size - 1]):
+                raise self._fail(f"frame header checksum mismatch at offset {at}")
+            self.block_size = 1 << log
+            self.content_size = struct.unpack_from("<Q", view, i + 7)[0] if size == 16 else None
+            self._has_checksum = bool(flags & _FLAG_CONTENT_CHECKSUM)
+            self._block = self._queued = self._total = self._digest = 0
+            self._short_seen = False
+            self._state = _BLOCK
+            return i + size
+        if self._state == _BLOCK:
+            return self._step_block(view, i, avail, at)
+        if avail < 8:
+            return None
+        if struct.unpack_from("<Q", view, i)[0] != self._digest:
+            raise self._fail(f"content checksum mismatch at offset {at}")
+        self._end_frame()
+        return i + 8
+
+    def _step_block(self, view: memoryview, i: int, avail: int, at: int) -> int | None:
+        if avail < 4:
+            return None
+        word = struct.unpack_from("<I", view, i)[0]
+        if word == 0:  # end marker: every block must be in before the totals can be checked
+            self._absorb(self._pipe.drain())
+            if self.content_size is not None and self._total != self.content_size:
+                raise self._fail(
+                    f"content size mismatch at offset {at}: the header says {self.content_size:,} bytes, "
+                    f"the blocks hold {self._total:,}"
+                )
+            if self._has_checksum:
+                self._state = _TRAILER
+            else:
+                self._end_frame()
+            return i + 4
+        where = f"block {self._block} (offset {at})"
+        if self._short_seen:
+            raise self._fail(f"{where}: a block after the short (last) block")
+        bs, short, stored, length = self.block_size or 0, word & _SHORT, word & _STORED, word & _LENGTH_MASK
+        head = 8 if short else 4
+        if avail < head:
+            return None
+        size = struct.unpack_from("<I", view, i + 4)[0] if short else bs
+        if not 1 <= size <= bs:
+            raise self._fail(f"{where}: raw length {size:,} out of range (1..{bs:,})")
+        if length > bs or (stored and length != size):
+            raise self._fail(f"{where}: stored length {length:,} invalid for a {size:,}-byte block")
+        if self.content_size is not None and self._queued + size > self.content_size:
+            raise self._fail(f"{where}: more data than the header's content size {self.content_size:,}")
+        if avail < head + length + 4:
+            return None
+        data = view[i + head : i + head + length]
+        check = struct.unpack_from("<I", view, i + head + length)[0]
+        # Pooled jobs outlive this call, and the input buffer is reused: they get their own copy.
+        try:
+            job = bytes(data) if self._pipe.pooled else data
+            self._absorb(self._pipe.submit(_decode_block, job, size, bool(stored), check, where))
+        finally:
+            data.release()  # the input buffer is resized later: no view of it may outlive this
+        self._block += 1
+        self._queued += size
+        self._short_seen = bool(short)
+        return i + head + length + 4
+
+    def _end_frame(self) -> None:
+        self._frames += 1
+        if self._concatenated:
+            self._state = _HEADER
+            self._magic_error = "trailing garbage after frame"
+        else:
+            self._state = _DONE
+            self._pipe.close()
+
+    def _absorb(self, results: list[tuple[bytes, int]]) -> None:
+        for raw, digest in results:
+            self._ready.append(raw)
+            self._ready_bytes += len(raw)
+            self._total += len(raw)
+            self._digest = _chain(self._digest, digest)
+
+    def _take(self, want: int) -> bytes:
+        parts: list[Buffer] = []
+        got = 0
+        while self._ready and got < want:
+            chunk = self._ready[0]
+            k = min(len(chunk) - self._head, want - got)
+            if self._head == 0 and k == len(chunk):
+                parts.append(chunk)
+            else:
+                parts.append(memoryview(chunk)[self._head : self._head + k])
+            self._head += k
+            got += k
+            if self._head == len(chunk):
+                self._ready.popleft()
+                self._head = 0
+        self._ready_bytes -= got
+        return b"".join(parts)
+
+    def _truncated(self) -> str:
+        at = self._pos
+        if self._state == _HEADER:
+            return f"truncated frame: header at offset {at}"
+        if self._state == _TRAILER:
+            return f"truncated frame: content checksum at offset {at}"
+        part = "data" if len(self._inbuf) >= 4 else "header"
+        return f"truncated frame: block {self._block} {part} (offset {at})"
+
+
+def compress(
+    data: Buffer,
+    level: int = 1,
+    threads: int = 1,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    *,
+    content_checksum: bool = True,
+) -> bytes:
+    """``data`` as one frame (with its content size); ``threads=0`` uses every core."""
+    comp = Compressor(level, threads, block_size, len(_byte_view(data)), content_checksum=content_checksum)
+    return comp.compress(data) + comp.flush()
+
+
+def decompress(data: Buffer, threads: int = 1) -> bytes:
+    """The contents of one or more concatenated frames; ``ULZError`` on any defect or trailing bytes."""
+    dec = Decompressor(threads, concatenated=True)
+    return dec.decompress(data) + dec.flush()
+
+
+class _FrameReader(io.RawIOBase):
+    """Decoded bytes of the concatenated frames read from ``fp``, in bounded memory."""
+
+    def __init__(self, fp: IO[bytes], threads: int) -> None:
+        self._fp = fp
+        self._dec = Decompressor(threads, concatenated=True)
+        self._source_done = False
+        self.consumed = 0  # compressed bytes read from fp
+
+    def readable(self) -> bool:
+        return True
+
+    def next_chunk(self, size: int) -> bytes:
+        """Up to ``size`` (> 0) decoded bytes; empty at the end of the input."""
+        dec = self._dec
+        while not dec.eof:
+            data = b""
+            if dec.needs_input and not self._source_done:
+                data = self._fp.read(_READ_SIZE)
+                self.consumed += len(data)
+                self._source_done = not data
+            out = dec.decompress(data, size)
+            if out:
+                return out
+            if self._source_done and dec.needs_input:
+                dec.flush()  # nothing is held here; this raises if the input stopped inside a frame
+        return b""
+
+    def readinto(self, buffer: Any) -> int:
+        with memoryview(buffer) as view, view.cast("B") as out:
+            if not len(out):
+                return 0
+            data = self.next_chunk(len(out))
+            out[: len(data)] = data
+            return len(data)
+
+    def readall(self) -> bytes:
+        return b"".join(iter(lambda: self.next_chunk(_READ_SIZE), b""))
+
+
+class ULZFile(io.BufferedIOBase):
+    """A ``.ulz`` file opened for reading ("rb") or writing ("wb", "xb", "ab"); see ``open``.
+
+    Writing appends one frame (so "ab" adds a frame after those already there); the frame is
+    completed by ``close()``. ``flush()`` passes on the blocks compressed so far but does not end
+    the current block, so it never hurts the ratio. Not seekable.
+    """
+
+    def __init__(
+        self,
+        file: PathOrFile,
+        mode: str = "rb",
+        *,
+        level: int = 1,
+        threads: int = 1,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+    ) -> None:
+        if mode not in ("rb", "wb", "xb", "ab"):
+            raise ValueError(f"mode must be 'rb', 'wb', 'xb' or 'ab', not {mode!r}")
+        self._fp: IO[bytes]
+        if isinstance(file, str | bytes | os.PathLike):
+            self._fp, self._owns = builtins.open(file, mode), True  # noqa: SIM115 - closed by close()
+            self.name = os.fsdecode(file)
+        elif hasattr(file, "read" if mode == "rb" else "write"):
+            self._fp, self._owns = file, False
+            self.name = getattr(file, "name", "")
+        else:
+            raise TypeError("file must be a path or a binary file object")
+        self.mode = mode
+        self._reader: io.BufferedReader | None = None
+        self._writer: Compressor | None = None
+        try:
+            if mode == "rb":
+                self._reader = io.BufferedReader(_FrameReader(self._fp, threads), 1 << 17)
+            else:
+                self._writer = Compressor(level, threads, block_size)
+        except BaseException:
+            if self._owns:
+                self._fp.close()
+            raise
+
+    def readable(self) -> bool:
+        self._check_open()
+        return self._reader is not None
+
+    def writable(self) -> bool:
+        self._check_open()
+        return self._writer is not None
+
+    def seekable(self) -> bool:
+        return False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    def _need_reader(self) -> io.BufferedReader:
+        self._check_open()
+        if self._reader is None:
+            raise io.UnsupportedOperation("not open for reading")
+        return self._reader
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._need_reader().read(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._need_reader().read1(size)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._need_reader().readinto(buffer)
+
+    def readinto1(self, buffer: Any) -> int:
+        return self._need_reader().readinto1(buffer)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._need_reader().readline(size)
+
+    def peek(self, size: int = 0) -> bytes:
+        return self._need_reader().peek(size)
+
+    def write(self, data: Buffer) -> int:
+        self._check_open()
+        if self._writer is None:
+            raise io.UnsupportedOperation("not open for writing")
+        self._fp.write(self._writer.compress(data))
+        return len(_byte_view(data))
+
+    def flush(self) -> None:
+        self._check_open()
+        if self._writer is not None:
+            self._fp.flush()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._writer is not None:
+                self._fp.write(self._writer.flush())
+                self._fp.flush()
+        finally:
+            try:
+                if self._owns:
+                    self._fp.close()
+            finally:
+                self._reader = self._writer = None
+                super().close()
+
+
+def open(
+    file: PathOrFile,
+    mode: str = "rb",
+    *,
+    level: int = 1,
+    threads: int = 1,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> ULZFile:
+    """Open a ``.ulz`` file (path or binary file object) as a binary file object; see ``ULZFile``."""
+    return ULZFile(file, mode, level=level, threads=threads, block_size=block_size)
+
+
+@contextlib.contextmanager
+def _source(src: PathOrFile) -> Iterator[IO[bytes]]:
+    if isinstance(src, str | os.PathLike):
+        with builtins.open(src, "rb") as fp:
+            yield fp
+    else:
+        yield src
+
+
+@contextlib.contextmanager
+def _sink(dst: PathOrFile | None, overwrite: bool) -> Iterator[IO[bytes] | None]:
+    if isinstance(dst, str | os.PathLike):
+        with atomic_write(dst, overwrite=overwrite) as fp:
+            yield fp
+    else:
+        yield dst
+
+
+def _size(fp: IO[bytes]) -> int | None:
+    """Bytes left to read in ``fp`` if it is a regular file (for the progress bar)."""
+    try:
+        return max(os.fstat(fp.fileno()).st_size - fp.tell(), 0) or None
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _label(src: PathOrFile) -> str:
+    return os.fspath(src) if isinstance(src, str | os.PathLike) else getattr(src, "name", "") or "stream"
+
+
+def compress_file(
+    src: PathOrFile,
+    dst: PathOrFile,
+    *,
+    level: int = 1,
+    threads: int = 1,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    overwrite: bool = False,
+) -> tuple[int, int]:
+    """Compress ``src`` into one frame at ``dst`` (paths or binary file objects), streaming.
+
+    A ``dst`` path is written atomically and not overwritten unless ``overwrite``. Returns
+    (bytes read, bytes written).
+    """
+    comp = Compressor(level, threads, block_size)
+    n_in = n_out = 0
+    with _source(src) as fin, _sink(dst, overwrite) as fout:
+        assert fout is not None
+        with progress_bar(_size(fin), f"ulz {_label(src)}") as bar:
+            while chunk := fin.read(block_size):
+                n_in += len(chunk)
+                out = comp.compress(chunk)
+                fout.write(out)
+                n_out += len(out)
+                bar.update(len(chunk))
+            out = comp.flush()
+            fout.write(out)
+            n_out += len(out)
+    return n_in, n_out
+
+
+def decompress_file(
+    src: PathOrFile, dst: PathOrFile | None, *, threads: int = 1, overwrite: bool = False
+) -> tuple[int, int]:
+    """Decode the frames of ``src`` into ``dst`` (path or binary file object), streaming.
+
+    ``dst=None`` only checks the data (as ``ulz -t``). A ``dst`` path is written atomically and not
+    overwritten unless ``overwrite``. Returns (compressed bytes read, decoded bytes).
+    """
+    n_out = 0
+    with _source(src) as fin, _sink(dst, overwrite) as fout:
+        reader = _FrameReader(fin, threads)
+        with progress_bar(_size(fin), f"unulz {_label(src)}") as bar:
+            while chunk := reader.next_chunk(_READ_SIZE):
+                if fout is not None:
+                    fout.write(chunk)
+                n_out += len(chunk)
+                bar.update(reader.consumed - bar.n)
+    return reader.consumed, n_out
