@@ -255,10 +255,13 @@ def collect_debtext(
     """Concatenate the recipe's files from unpacked package roots (keyed by package name) into `out`.
 
     Within a part, files go in sorted relative-path order; gzip/dictzip files are decompressed. Returns one
-    summary per part. A part with no file means the package layout changed: that is an error, not a gap.
+    summary per part, in recipe order: its packages, file count, `offset` (where the part starts in `out`) and
+    `bytes` (its length), so the parts tile the corpus. A part with no file means the package layout changed:
+    that is an error, not a gap.
     """
     packages = packages or {}
     parts = []
+    offset = 0
     for part, keys, regex in DEBTEXT_RECIPE:
         names = [packages.get(key, key) for key in keys]
         files = sorted(
@@ -273,7 +276,8 @@ def collect_debtext(
                 "layout changed, update DEBTEXT_RECIPE in bench/data.py"
             )
         size = sum(_copy_maybe_gzip(path, out) for _, _, path in files)
-        parts.append({"part": part, "packages": names, "files": len(files), "bytes": size})
+        parts.append({"part": part, "packages": names, "files": len(files), "offset": offset, "bytes": size})
+        offset += size
     return parts
 
 
@@ -287,50 +291,108 @@ def _build_debtext(out: Path) -> dict[str, Any]:
     return {"source": _DEBTEXT_SOURCE, "versions": versions, "parts": parts}
 
 
+def _part_map(meta: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The sidecar's parts with an `offset` each (derived from the lengths, which tile the corpus in recipe
+    order, when an older sidecar lacks them); None if the parts do not add up to the corpus."""
+    parts = meta.get("parts")
+    if not parts or [p.get("part") for p in parts] != [part for part, _, _ in DEBTEXT_RECIPE]:
+        return None
+    tiled, offset = [], 0
+    for part in parts:
+        if part.get("offset", offset) != offset or not isinstance(part.get("bytes"), int):
+            return None
+        tiled.append({**part, "offset": offset})
+        offset += part["bytes"]
+    return tiled if offset == meta.get("bytes") else None
+
+
 def debtext() -> Path:
-    """The ~123 MB English corpus of docs/data.md (built once: ~90 MB of downloads, then cached)."""
-    return _cached("debtext", "debtext.txt", _build_debtext)
+    """The ~123 MB English corpus of docs/data.md (built once: ~90 MB of downloads, then cached).
+
+    Its provenance lists the 7 parts in recipe order, each with its `offset` and length (`bytes`). A sidecar
+    written before offsets were recorded is upgraded in place (offsets are the running sum of the lengths; the
+    corpus bytes are not touched); one whose parts do not tile the corpus is rebuilt.
+    """
+    path = _cached("debtext", "debtext.txt", _build_debtext, fresh=lambda meta: _part_map(meta) is not None)
+    meta = provenance("debtext")
+    parts = _part_map(meta)
+    if parts is not None and parts != meta["parts"]:
+        sidecar_tmp = _sidecar("debtext").with_suffix(".json.tmp")
+        sidecar_tmp.write_text(json.dumps({**meta, "parts": parts}, indent=2) + "\n")
+        sidecar_tmp.replace(_sidecar("debtext"))
+    return path
 
 
 def _size_label(size: int) -> str:
     return f"{size // MB}MB" if size % MB == 0 else f"{size}B"
 
 
-def debtext_slice(size: int) -> Path:
-    """The first `size` bytes of debtext.
+def proportional_chunks(lengths: list[int], size: int) -> list[int]:
+    """Split `size` bytes over parts of the given lengths in proportion to each part's share, as whole bytes
+    summing exactly to `size` (largest remainder: floors first, then one more byte to the parts with the
+    largest fractional share, earlier parts winning ties). No chunk exceeds its part."""
+    total = sum(lengths)
+    if not 0 <= size <= total:
+        raise ValueError(f"size must be in 0..{total}, got {size}")
+    chunks = [size * n // total for n in lengths]
+    by_remainder = sorted(range(len(lengths)), key=lambda i: (-(size * lengths[i] % total), i))
+    for i in by_remainder[: size - sum(chunks)]:
+        chunks[i] += 1
+    return chunks
 
-    A prefix, not a sample: it is what a streaming compressor sees first and it stays identical whenever the
-    full corpus does. Since the corpus starts with GCIDE (~40 MB), 1 MB and 10 MB slices are pure Webster-1913
-    dictionary text, the material of the Silesia corpus' `webster` file.
+
+def debtext_slice(size: int) -> Path:
+    """`size` bytes of debtext that represent the whole corpus: from each of its 7 parts (dictionaries,
+    kernel and Python docs, perl pods, Jargon File, fortunes), the part's first bytes, as many as the part's
+    share of the corpus (`proportional_chunks`: exactly `size` in all), concatenated in recipe order.
+
+    Each chunk is contiguous text from the part's start, so it stays identical whenever the corpus does. The
+    slice's provenance holds the chunk map: for every part its offset in debtext, its offset in the slice
+    and its length.
     """
     full = debtext()
     parent = provenance("debtext")
+    parts = _part_map(parent)
+    if parts is None:
+        raise DataUnavailable("debtext: its provenance lacks the part map; delete debtext.json and rebuild")
     if not 0 < size <= parent["bytes"]:
         raise ValueError(f"slice size must be in 1..{parent['bytes']}, got {size}")
     name = f"debtext-{_size_label(size)}"
+    lengths = proportional_chunks([p["bytes"] for p in parts], size)
+    chunks, at = [], 0
+    for part, length in zip(parts, lengths, strict=True):
+        chunks.append({"part": part["part"], "debtext_offset": part["offset"], "offset": at, "bytes": length})
+        at += length
 
     def build(out: Path) -> dict[str, Any]:
         with open(full, "rb") as src, open(out, "wb") as dst:
-            dst.write(src.read(size))
+            for chunk in chunks:
+                src.seek(chunk["debtext_offset"])
+                dst.write(src.read(chunk["bytes"]))
         return {
-            "source": f"first {size:,} bytes of debtext (sha256 {parent['sha256']})",
+            "source": (
+                f"{size:,} bytes of debtext (sha256 {parent['sha256']}): the leading bytes of each of its "
+                f"{len(chunks)} parts, in proportion to the part's size, in recipe order"
+            ),
             "versions": parent["versions"],
             "parent_sha256": parent["sha256"],
+            "chunks": chunks,
         }
 
     def fresh(meta: dict[str, Any]) -> bool:
-        return meta.get("parent_sha256") == parent["sha256"]  # stale once debtext was rebuilt differently
+        # Stale once debtext was rebuilt differently, or if it is a slice of the older (prefix) kind.
+        return meta.get("parent_sha256") == parent["sha256"] and meta.get("chunks") == chunks
 
     return _cached(name, f"{name}.txt", build, fresh=fresh)
 
 
 def debtext_10m() -> Path:
-    """The first 10,000,000 bytes of debtext."""
+    """10,000,000 bytes of debtext, proportionally from each part (see `debtext_slice`)."""
     return debtext_slice(10 * MB)
 
 
 def debtext_1m() -> Path:
-    """The first 1,000,000 bytes of debtext."""
+    """1,000,000 bytes of debtext, proportionally from each part (see `debtext_slice`)."""
     return debtext_slice(1 * MB)
 
 

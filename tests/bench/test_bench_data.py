@@ -189,24 +189,94 @@ def test_interrupted_build_leaves_nothing(cache):
         data.provenance("broken")
 
 
-def test_debtext_slice_is_a_prefix_and_follows_its_parent(monkeypatch):
-    corpus = {"text": b"0123456789abcdef"}
+def fake_debtext(monkeypatch, corpus):
+    """Replace the apt build by one writing corpus["parts"] (recipe order) as a tiny debtext."""
 
     def fake_build(out):
-        out.write_bytes(corpus["text"])
-        return {"source": "fake", "versions": {"dict-gcide": "1"}}
+        out.write_bytes(b"".join(corpus["parts"]))
+        sizes = [len(text) for text in corpus["parts"]]
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        parts = [
+            {"part": part, "packages": [], "files": 1, "offset": offset, "bytes": size}
+            for (part, _, _), offset, size in zip(data.DEBTEXT_RECIPE, offsets, sizes, strict=True)
+        ]
+        return {"source": "fake", "versions": {"dict-gcide": "1"}, "parts": parts}
 
     monkeypatch.setattr(data, "_build_debtext", fake_build)
-    piece = data.debtext_slice(4)
-    assert piece.read_bytes() == b"0123"
+
+
+# Seven parts of 40, 30, 20, 10, 5, 3 and 2 bytes (110 in all), each a run of one letter.
+SEVEN = [bytes([c]) * n for c, n in zip(b"ABCDEFG", (40, 30, 20, 10, 5, 3, 2), strict=True)]
+
+
+def test_proportional_chunks_sum_exactly_and_follow_shares():
+    lengths = [40, 30, 20, 10, 5, 3, 2]
+    assert data.proportional_chunks(lengths, 110) == lengths
+    assert data.proportional_chunks(lengths, 0) == [0] * 7
+    assert data.proportional_chunks(lengths, 11) == [4, 3, 2, 1, 1, 0, 0]  # 0.5 beats 0.3 and 0.2
+    for size in range(111):
+        chunks = data.proportional_chunks(lengths, size)
+        assert sum(chunks) == size
+        assert all(0 <= c <= n and abs(c - size * n / 110) < 1 for c, n in zip(chunks, lengths, strict=True))
+    assert data.proportional_chunks([1, 1, 1], 2) == [1, 1, 0]  # ties: earlier parts first
+    with pytest.raises(ValueError):
+        data.proportional_chunks(lengths, 111)
+
+
+def test_debtext_slice_takes_each_part_in_proportion(monkeypatch):
+    corpus = {"parts": SEVEN}
+    fake_debtext(monkeypatch, corpus)
+    piece = data.debtext_slice(22)
+    assert piece.read_bytes() == b"A" * 8 + b"B" * 6 + b"C" * 4 + b"D" * 2 + b"E" + b"F"
     meta = data.provenance(piece)
     assert meta["parent_sha256"] == data.provenance("debtext")["sha256"]
     assert meta["versions"] == {"dict-gcide": "1"}
+    assert [c["part"] for c in meta["chunks"]] == [part for part, _, _ in data.DEBTEXT_RECIPE]
+    assert [c["bytes"] for c in meta["chunks"]] == [8, 6, 4, 2, 1, 1, 0]
+    assert [c["debtext_offset"] for c in meta["chunks"]] == [0, 40, 70, 90, 100, 105, 108]
+    assert [c["offset"] for c in meta["chunks"]] == [0, 8, 14, 18, 20, 21, 22]
+    assert data.debtext_slice(110).read_bytes() == b"".join(SEVEN)
     with pytest.raises(ValueError):
-        data.debtext_slice(17)
-    corpus["text"] = b"ABCDEFGHIJKLMNOP"  # a new corpus of the same size: the slice must follow
+        data.debtext_slice(111)
+    corpus["parts"] = [p.lower() for p in SEVEN]  # a new corpus of the same size: the slice must follow
     (piece.parent / "debtext.json").unlink()
-    assert data.debtext_slice(4).read_bytes() == b"ABCD"
+    assert data.debtext_slice(22).read_bytes() == b"a" * 8 + b"b" * 6 + b"c" * 4 + b"d" * 2 + b"e" + b"f"
+
+
+def test_debtext_records_part_offsets_and_upgrades_old_sidecars(monkeypatch, cache):
+    fake_debtext(monkeypatch, {"parts": SEVEN})
+    builds = count_builds(monkeypatch)
+    corpus = data.debtext()
+    meta = data.provenance("debtext")
+    assert [(p["offset"], p["bytes"]) for p in meta["parts"]] == [
+        (0, 40),
+        (40, 30),
+        (70, 20),
+        (90, 10),
+        (100, 5),
+        (105, 3),
+        (108, 2),
+    ]
+    old = {**meta, "parts": [{k: v for k, v in p.items() if k != "offset"} for p in meta["parts"]]}
+    (cache / "debtext.json").write_text(json.dumps(old))  # a sidecar from before offsets were recorded
+    mtime = corpus.stat().st_mtime_ns
+    assert data.debtext() == corpus
+    assert data.provenance("debtext") == meta  # offsets derived, the corpus left alone
+    assert len(builds) == 1 and corpus.stat().st_mtime_ns == mtime
+    broken = {**meta, "parts": meta["parts"][:-1]}  # parts that do not tile the corpus: rebuild
+    (cache / "debtext.json").write_text(json.dumps(broken))
+    data.debtext()
+    assert len(builds) == 2 and data.provenance("debtext")["parts"] == meta["parts"]
+
+
+def test_old_prefix_slice_is_rebuilt(monkeypatch, cache):
+    fake_debtext(monkeypatch, {"parts": SEVEN})
+    piece = data.debtext_slice(22)
+    meta = data.provenance(piece)
+    old = {k: v for k, v in meta.items() if k != "chunks"}
+    (cache / f"{meta['name']}.json").write_text(json.dumps(old))
+    piece.write_bytes(b"A" * 22)  # what the old prefix slice held
+    assert data.debtext_slice(22).read_bytes().startswith(b"A" * 8 + b"B")
 
 
 def test_skimage_missing_names_the_install(monkeypatch):
