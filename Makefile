@@ -7,8 +7,9 @@ DEPS   := $(VENV)/.deps-stamp
 BUILD  := $(VENV)/.build-stamp
 C_SRC  := $(wildcard src/everybit/*/_*.c src/everybit/*/*.h)
 JOBS   ?= 2
+FUZZ_SECONDS ?= 60
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint fuzz clean
 
 # Dependencies: torch first, from the pinned CPU build (an unpinned torch would pull GBs of CUDA),
 # then the package with its ml and dev extras, then the offline models of shared/docs/data.md.
@@ -35,6 +36,10 @@ test: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Fuzzing on an ASan + UBSan build of the C extensions, FUZZ_SECONDS per target (tests/fuzz/README.md).
+fuzz: setup
+	PY=$(PY) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -728,7 +728,9 @@ static PyMethodDef methods[] = {
     {"compress_block_into", (PyCFunction)(void (*)(void))py_compress_block_into, FAST,
      "compress_block_into(data, out, level=1) -> int\n\ncompress_block() into a writable buffer."},
     {"decompress_block_into", (PyCFunction)(void (*)(void))py_decompress_block_into, FAST,
-     "decompress_block_into(data, out) -> int\n\nDecodes raw sequences until the input ends into out."},
+     "decompress_block_into(data, out) -> int\n\nDecodes raw sequences until the input ends into out and returns the\n"
+     "count. Bytes of out after that count may be overwritten (wild copies use them as scratch):\n"
+     "pass an exact-size view to protect them."},
     {"compress_bound", py_compress_bound, METH_O,
      "compress_bound(n) -> int\n\nLargest compress_block() output for n input bytes."},
     {"xxh64", (PyCFunction)(void (*)(void))py_xxh64, FAST, "xxh64(data, seed=0) -> int\n\nXXH64 hash."},

@@ -1,0 +1,66 @@
+"""Shared helpers of the ULZ fuzz harnesses (plain Python: no atheris needed to import this).
+
+Exact-size buffers matter: ``bytes`` and ``bytearray`` allocate one byte more than their length (the
+trailing NUL) and small ones come from Python's arena allocator, so an overrun of the C decoder into
+them can go unseen by AddressSanitizer. ``array('B', [0]) * n`` is one ``malloc(n)`` exactly (run.sh
+sets ``PYTHONMALLOC=malloc``), so every byte past the end is a red zone.
+"""
+
+from __future__ import annotations
+
+import array
+
+# Output sizes the harnesses let a fuzz input ask for: big enough for every code path (GIL release at
+# 8 KiB, 17-bit distances), small enough that an execution stays fast and memory stays bounded.
+MAX_OUT = 1 << 20
+
+
+def exact(data: bytes | int) -> array.array:
+    """A buffer of exactly len(data) (or data) bytes in its own heap block, holding data (or zeros)."""
+    n = data if isinstance(data, int) else len(data)
+    buf = array.array("B", [0]) * n
+    if not isinstance(data, int) and n:
+        memoryview(buf)[:] = data
+    return buf
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def read_varint(data: bytes) -> tuple[int, int] | None:
+    """(value, header length) of the size header of compress() output, or None if it is not valid."""
+    value = 0
+    for i in range(min(len(data), 9)):
+        value |= (data[i] & 0x7F) << (7 * i)
+        if not data[i] & 0x80:
+            return value, i + 1
+    return None
+
+
+def outcome(fn, *args):
+    """fn(*args), or the ULZError it raised; any other exception propagates (and is a finding)."""
+    from everybit.ulz import ULZError
+
+    try:
+        return fn(*args)
+    except ULZError as exc:
+        return exc
+
+
+def fuzz(test_one_input) -> None:
+    """Hands test_one_input to libFuzzer (run as a script only). libFuzzer re-executes argv[0] for
+    -minimize_crash, -fork and -merge: run.sh's wrappers export FUZZ_ARGV0 so it re-runs the wrapper,
+    with the sanitizer environment, not the bare .py file."""
+    import os
+    import sys
+
+    import atheris
+
+    atheris.Setup([os.environ.get("FUZZ_ARGV0", sys.argv[0]), *sys.argv[1:]], test_one_input)
+    atheris.Fuzz()
