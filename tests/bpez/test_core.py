@@ -6,11 +6,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from everybit.bpez._bpez import pair_decode, pair_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from everybit.bpez import core
-from everybit.bpez._bpez import pair_decode, pair_encode
 
 TEXT = (b"the cat sat on the mat; the dog sat on the log. " * 400) + bytes(range(32, 127)) * 20
 

@@ -7,20 +7,32 @@
 - ``BPE_DEFLATE`` (2): the block went through byte-pair substitution (``table``: 3 bytes per cycle,
   pair high, pair low, replacement, in the order applied) and then deflate.
 
-Deflate is libdeflate's (the ``deflate`` package): at the same level it writes 1-5% smaller streams than
+Deflate is libdeflate's (bundled by the ``deflate`` package, called through ``libdeflate.py`` so
+threads run in parallel): at the same level it writes 1-5% smaller streams than
 zlib, and they are ordinary deflate that zlib reads. bpez level 9 uses libdeflate level 10, the start of
 its near-optimal parsing (level 12 gains under 0.1% more for 2x the time); levels 1-8 map to 1-8.
 """
 
 from __future__ import annotations
 
-import deflate
-
+from everybit.bpez import libdeflate
 from everybit.bpez._bpez import MAX_CYCLES, BPEZError, pair_decode, pair_encode
+from everybit.common.errors import CorruptDataError
 
-__all__ = ["BPE_DEFLATE", "DEFLATE", "MAX_CYCLES", "STORED", "BPEZError", "crc32", "decode", "encode"]
+__all__ = [
+    "BPE_DEFLATE",
+    "DEFLATE",
+    "MAX_CYCLES",
+    "MAX_LEVEL",
+    "STORED",
+    "BPEZError",
+    "crc32",
+    "decode",
+    "encode",
+]
 
 STORED, DEFLATE, BPE_DEFLATE = 0, 1, 2
+MAX_LEVEL = 9
 _LIBDEFLATE_LEVEL = {**{lv: lv for lv in range(1, 9)}, 9: 10}
 # Plain deflate is tried too when BPE may not have paid: after few cycles (its pairs may have cost
 # deflate more matches than they saved), or when the table is a noticeable share of the output (very
@@ -28,7 +40,7 @@ _LIBDEFLATE_LEVEL = {**{lv: lv for lv in range(1, 9)}, 9: 10}
 _FEW_CYCLES = 16
 _TABLE_SHARE = 0.02
 
-crc32 = deflate.crc32
+crc32 = libdeflate.crc32
 
 Buffer = bytes | bytearray | memoryview
 
@@ -39,9 +51,9 @@ def encode(raw: Buffer, level: int = 9) -> tuple[int, bytes, bytes]:
         raise ValueError(f"level must be 1..9, not {level}")
     lib_level = _LIBDEFLATE_LEVEL[level]
     pairs, table = pair_encode(raw)
-    best = (BPE_DEFLATE, table, deflate.deflate_compress(pairs, lib_level)) if table else None
+    best = (BPE_DEFLATE, table, libdeflate.compress(pairs, lib_level)) if table else None
     if best is None or len(table) // 3 < _FEW_CYCLES or len(table) > _TABLE_SHARE * _size(best):
-        plain = (DEFLATE, b"", deflate.deflate_compress(raw, lib_level))
+        plain = (DEFLATE, b"", libdeflate.compress(raw, lib_level))
         if best is None or _size(plain) <= _size(best):
             best = plain
     if _size(best) >= len(raw):
@@ -65,9 +77,9 @@ def decode(method: int, table: Buffer, payload: Buffer, size: int) -> bytes:
         raise BPEZError("a plain deflate block carries a cycle table")
     try:
         # BPE only shrinks a block, so its deflated form is never longer than the block itself
-        inflated = deflate.deflate_decompress(payload, size)
-    except deflate.DeflateError:
-        raise BPEZError("corrupt deflate data") from None
+        inflated = libdeflate.decompress(payload, size)
+    except CorruptDataError as exc:
+        raise BPEZError(str(exc)) from None
     if method == DEFLATE:
         if len(inflated) != size:
             raise BPEZError(f"deflate data gives {len(inflated):,} bytes, expected {size:,}")

@@ -15,13 +15,12 @@ import io
 import os
 import struct
 import sys
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import IO, Any
 
 from everybit.common import atomic_write, progress_bar
+from everybit.common.parallel import Pipeline, available_cores, resolve_threads
 from everybit.ulz._ulz import MAX_LEVEL, ULZError, compress_block, decompress_block, xxh64
 
 __all__ = [
@@ -65,20 +64,6 @@ Buffer = bytes | bytearray | memoryview
 PathOrFile = str | os.PathLike[str] | IO[bytes]
 
 
-def available_cores() -> int:
-    """The CPU cores this process may run on (what ``threads=0`` means)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _threads(threads: int) -> int:
-    if threads < 0:
-        raise ValueError(f"threads must be >= 0 (0 = all cores), not {threads}")
-    return threads or available_cores()
-
-
 def _check_block_size(block_size: int) -> None:
     if not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE or block_size & (block_size - 1):
         raise ValueError(f"block size must be a power of two from 64 KiB to 64 MiB, not {block_size}")
@@ -97,72 +82,6 @@ def _header_check(descriptor: Buffer) -> int:
 def _chain(state: int, block_hash: int) -> int:
     """The content checksum folds in each block's XXH64 in order: O(1) memory, any frame size."""
     return xxh64(struct.pack("<Q", block_hash), state)
-
-
-_pools: dict[int, ThreadPoolExecutor] = {}
-_pools_lock = threading.Lock()
-# A forked child has none of the parent's threads: it must start its own pools.
-os.register_at_fork(after_in_child=_pools.clear)
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """One long-lived pool per thread count: starting threads on every call would cost more than
-    compressing a small input."""
-    with _pools_lock:
-        if threads not in _pools:
-            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix=f"ulz{threads}")
-        return _pools[threads]
-
-
-class _Pipeline:
-    """Runs jobs on a shared pool, at most 2 x threads in flight, and returns results in submission order.
-
-    With one thread the jobs run inline, so errors surface in order there too.
-    """
-
-    def __init__(self, threads: int) -> None:
-        self.limit = 2 * threads
-        self._pool = _pool(threads) if threads > 1 else None
-        self._jobs: deque[Future[Any]] = deque()
-
-    @property
-    def pooled(self) -> bool:
-        return self._pool is not None
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> list[Any]:
-        """Start ``fn(*args)``; return the results now due, oldest first (waits while too many run)."""
-        if self._pool is None:
-            return [fn(*args)]
-        self._jobs.append(self._pool.submit(fn, *args))
-        due = []
-        while len(self._jobs) > self.limit:
-            due.append(self._jobs.popleft().result())
-        return due + self.done()
-
-    def done(self) -> list[Any]:
-        """Results of the oldest jobs that have finished, without waiting."""
-        due = []
-        while self._jobs and self._jobs[0].done():
-            due.append(self._jobs.popleft().result())
-        return due
-
-    def oldest(self) -> Any:
-        return self._jobs.popleft().result()
-
-    def drain(self) -> list[Any]:
-        due = []
-        while self._jobs:
-            due.append(self._jobs.popleft().result())
-        return due
-
-    def close(self) -> None:
-        """Drop the jobs not yet due (the pool is shared and stays)."""
-        for job in self._jobs:
-            job.cancel()
-        self._jobs.clear()
 
 
 def _encode_block(raw: Buffer, level: int, short: bool) -> tuple[bytes, int]:
@@ -215,7 +134,7 @@ class Compressor:
         self._block_size = block_size
         self._content_size = content_size
         self._checksum = content_checksum
-        self._pipe = _Pipeline(_threads(threads))
+        self._pipe = Pipeline(resolve_threads(threads))
         self._pending = bytearray()
         self._total = 0
         self._state = 0
@@ -299,7 +218,7 @@ class Decompressor:
     """
 
     def __init__(self, threads: int = 1, *, offset: int = 0, concatenated: bool = False) -> None:
-        self._pipe = _Pipeline(_threads(threads))
+        self._pipe = Pipeline(resolve_threads(threads))
         self._concatenated = concatenated
         self._inbuf = bytearray()
         self._pos = offset  # stream offset of the first unparsed byte
