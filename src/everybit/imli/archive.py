@@ -1,0 +1,552 @@
+"""``Archive``: add, list, extract, test, compare, delete and purge on a ZPAQ journaling archive."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import struct
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from everybit.common.atomic import atomic_write
+from everybit.common.errors import CorruptDataError, InputError, OutputError, UsageError
+from everybit.common.parallel import Pipeline, resolve_threads
+from everybit.common.progress import progress_bar
+from everybit.imli import methods
+from everybit.imli.blocks import BlockError, read_block
+from everybit.imli.chunker import BlockPlanner, file_order_key, fragments
+from everybit.imli.extract import safe_target, set_metadata
+from everybit.imli.journal import (
+    Entry,
+    Journal,
+    Version,
+    _journal_kind,
+    c_block,
+    d_block_data,
+    d_block_fragments,
+    date_of,
+    h_block_data,
+    i_record,
+    journal_block,
+    read_journal,
+    timestamp_of,
+)
+
+I_BLOCK_BYTES = 16000  # zpaq starts a new i block after this many bytes of records
+_READ_LOCK = threading.Lock()  # worker threads share the archive's file object
+
+
+@dataclass
+class AddResult:
+    version: int | None  # None when nothing changed (no transaction written)
+    added: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    bytes_in: int = 0
+    new_fragments: int = 0
+    bytes_written: int = 0
+
+
+@dataclass
+class ExtractResult:
+    written: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def _archive_name(path: Path) -> str:
+    """How a disk path is recorded: as given, '/'-separated, directories ending in '/'."""
+    name = path.as_posix()
+    return name + "/" if path.is_dir() and not path.is_symlink() and not name.endswith("/") else name
+
+
+def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(archive name, disk path, stat) for every file and directory under ``paths``, sorted."""
+    for top in paths:
+        top = Path(top)
+        st = top.lstat()  # FileNotFoundError reaches the user as "name: No such file or directory"
+        yield _archive_name(top), top, st
+        if stat.S_ISDIR(st.st_mode):
+            for root, dirs, files in os.walk(top):
+                dirs.sort()
+                for name in sorted(dirs) + sorted(files):
+                    p = Path(root) / name
+                    st = p.lstat()
+                    if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+                        yield _archive_name(p), p, st
+
+
+def _next_date(journal: Journal) -> int:
+    """Now, or one second after the last version: zpaq keeps version dates increasing (as its
+    "adjusting date" warning shows), so that -until DATE picks a well-defined version."""
+    now = date_of(time.time())
+    if journal.versions and now <= journal.versions[-1].date:
+        return date_of(timestamp_of(journal.versions[-1].date) + 1)
+    return now
+
+
+def _attr(st: os.stat_result) -> bytes:
+    return b"u" + (st.st_mode & 0xFFFF).to_bytes(2, "little")
+
+
+def _under(name: str, tops: list[str]) -> bool:
+    return any(name == t or name.startswith(t.rstrip("/") + "/") for t in tops)
+
+
+class Archive:
+    """A ZPAQ journaling archive at ``path`` (created by the first ``add``)."""
+
+    def __init__(self, path: str | os.PathLike[str], key: str | bytes | None = None) -> None:
+        self.path = Path(path)
+        self.key = key.encode() if isinstance(key, str) else key
+
+    # ---------------------------------------------------------------- reading
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[BinaryIO]:
+        with open(self.path, "rb") as fp:
+            if self.key is None:
+                yield fp
+            else:
+                from everybit.imli import crypto
+
+                yield crypto.open_encrypted_reader(fp, self.key)
+
+    def journal(self) -> Journal:
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such archive")
+        if self.key is None:
+            from everybit.imli import crypto
+
+            with open(self.path, "rb") as raw:
+                if crypto.looks_encrypted(raw.read(crypto.SALT_SIZE)):
+                    raise InputError(f"{self.path}: encrypted, or not a ZPAQ archive (no key given)")
+        with self._reader() as fp:
+            journal = read_journal(fp)
+            if journal.incomplete and not journal.versions and journal.end == 0 and _tail(fp, journal):
+                raise CorruptDataError(f"{self.path}: not a ZPAQ archive (no readable block at offset 0)")
+        return journal
+
+    def tail_state(self, journal: Journal | None = None) -> str | None:
+        """What follows the last complete version: None (nothing), "unfinished" (an interrupted update,
+        which readers ignore and the next add cuts off) or "damaged" (anything else; add refuses)."""
+        journal = self.journal() if journal is None else journal
+        if not journal.incomplete:
+            return None
+        with self._reader() as fp:
+            return _tail(fp, journal) or "unfinished"
+
+    def versions(self) -> list[Version]:
+        return self.journal().versions
+
+    def list(self, until: int | None = None, all_versions: bool = False) -> list[dict]:
+        """Files as of version ``until`` (latest by default); with ``all_versions`` every record."""
+        journal = self.journal()
+        until = self._until(journal, until)
+        if all_versions:
+            entries = [e for v in journal.versions[:until] for e in v.entries]
+        else:
+            entries = sorted(journal.state(until).values(), key=lambda e: e.path)
+        return [
+            {
+                "path": e.path,
+                "version": e.version,
+                "date": e.date,
+                "size": journal.size_of(e),
+                "mode": e.mode,
+                "deleted": e.deleted,
+                "fragments": len(e.fragments),
+            }
+            for e in entries
+        ]
+
+    @staticmethod
+    def _until(journal: Journal, until: int | None) -> int | None:
+        """A version count from a version number or a YYYYMMDD[HHMMSS] date (versions not after it)."""
+        if until is None or 0 <= until < 10_000_000:
+            return until
+        date = until * 1_000_000 + 235959 if until <= 99_999_999 else until
+        if not 19_000_101_000_000 <= date <= 99_991_231_235_959:
+            raise UsageError(f"--until {until}: not a version number or a YYYYMMDD[HHMMSS] date")
+        return sum(1 for v in journal.versions if v.date <= date)
+
+    # ---------------------------------------------------------------- adding
+
+    def add(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        method: int = 1,
+        threads: int = 0,
+        *,
+        deletions: bool = True,
+        quiet: bool | None = None,
+    ) -> AddResult:
+        """Append a version with the files under ``paths`` that changed and the ones that are gone."""
+        paths = list(paths)
+        journal = self.journal() if self.path.exists() else Journal()
+        old = journal.state()
+        hashes = {f.sha1: fid for fid, f in journal.fragments.items()}
+        date = _next_date(journal)
+        result = AddResult(None)
+        changed: list[tuple[str, Path, os.stat_result]] = []
+        seen = set()
+        for name, disk, st in _walk(paths):
+            seen.add(name)
+            prev = old.get(name)
+            if (
+                prev
+                and prev.date == date_of(st.st_mtime)
+                and prev.attr == _attr(st)
+                and (name.endswith("/") or journal.size_of(prev) == st.st_size)
+            ):
+                continue
+            changed.append((name, disk, st))
+        tops = [_archive_name(Path(p)) for p in paths]
+        gone = [n for n in old if deletions and _under(n, tops) and n not in seen]
+        if not changed and not gone:
+            return result
+        writer = _TransactionWriter(self, journal, date, method, threads, hashes)
+        entries = writer.store(changed, result, quiet)
+        entries += [Entry(n, 0, b"", [], 0) for n in gone]
+        result.deleted = gone
+        result.version = len(journal.versions) + 1
+        result.bytes_written = writer.finish(entries)
+        return result
+
+    def delete(self, paths: Iterable[str], quiet: bool | None = None) -> AddResult:
+        """A new version in which the archived files under ``paths`` are marked deleted."""
+        journal = self.journal()
+        tops = [p.rstrip("/") for p in paths]
+        gone = [n for n in journal.state() if _under(n, tops) or n.rstrip("/") in tops]
+        result = AddResult(None, deleted=gone)
+        if gone:
+            writer = _TransactionWriter(self, journal, _next_date(journal), 0, 1, {})
+            result.version = len(journal.versions) + 1
+            result.bytes_written = writer.finish([Entry(n, 0, b"", [], 0) for n in gone])
+        return result
+
+    # ---------------------------------------------------------------- extracting and testing
+
+    def extract(
+        self,
+        names: Iterable[str] | None = None,
+        to: str | os.PathLike[str] | None = None,
+        until: int | None = None,
+        force: bool = False,
+        threads: int = 0,
+        quiet: bool | None = None,
+    ) -> ExtractResult:
+        """Restore files (all, or those under ``names``) as of version ``until`` into ``to``."""
+        journal = self.journal()
+        files = journal.state(self._until(journal, until))
+        if names is not None:
+            tops = [n.rstrip("/") for n in names]
+            files = {p: e for p, e in files.items() if _under(p, tops) or p.rstrip("/") in tops}
+        root = Path(to) if to is not None else Path(".")
+        result = ExtractResult()
+        dirs = [e for e in files.values() if e.is_dir]
+        for e in sorted(dirs, key=lambda e: e.path):
+            try:
+                safe_target(root, e.path).mkdir(parents=True, exist_ok=True)
+            except (InputError, OSError) as exc:
+                result.failed.append((e.path, str(exc)))
+        regular = sorted((e for e in files.values() if not e.is_dir), key=lambda e: (e.fragments[:1], e.path))
+        total = sum(journal.size_of(e) for e in regular)
+        with self._reader() as fp, progress_bar(total, "extract", quiet=quiet) as bar:
+            for entry, content in _contents(fp, journal, regular, threads, result):
+                try:
+                    target = safe_target(root, entry.path)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_write(target, overwrite=force) as out:
+                        out.write(content)
+                    set_metadata(target, entry.mode, timestamp_of(entry.date))
+                    result.written.append(entry.path)
+                except (InputError, OutputError, OSError) as exc:
+                    result.failed.append((entry.path, str(exc)))
+                bar.update(len(content))
+        for e in sorted(dirs, key=lambda e: e.path, reverse=True):  # after their files: keep the dates
+            with contextlib.suppress(InputError, OSError):
+                set_metadata(safe_target(root, e.path), e.mode, timestamp_of(e.date))
+        return result
+
+    def test(self, threads: int = 0, quiet: bool | None = None) -> ExtractResult:
+        """Decode every block of every version and check every fragment's SHA-1."""
+        journal = self.journal()
+        if journal.incomplete:
+            raise CorruptDataError(f"{self.path}: damaged or unfinished data after offset {journal.end}")
+        everything = {
+            e.path: e for v in journal.versions for e in v.entries if not e.deleted and not e.is_dir
+        }
+        result = ExtractResult()
+        entries = sorted(everything.values(), key=lambda e: (e.fragments[:1], e.path))
+        with self._reader() as fp:
+            for entry, _ in _contents(fp, journal, entries, threads, result):
+                result.written.append(entry.path)
+        return result
+
+    def compare(self, paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, str]]:
+        """(name, how it differs) for each file that differs between disk and the latest version."""
+        journal = self.journal()
+        files = journal.state()
+        paths = list(paths)
+        tops = [_archive_name(Path(p)) for p in paths]
+        diffs, seen = [], set()
+        for name, _disk, st in _walk(paths):
+            seen.add(name)
+            e = files.get(name)
+            if e is None:
+                diffs.append((name, "not in archive"))
+            elif e.date != date_of(st.st_mtime):
+                diffs.append((name, "date differs"))
+            elif e.attr != _attr(st):
+                diffs.append((name, "mode differs"))
+            elif not name.endswith("/") and journal.size_of(e) != st.st_size:
+                diffs.append((name, "size differs"))
+        diffs += [(n, "not on disk") for n in files if _under(n, tops) and n not in seen]
+        return sorted(diffs)
+
+    def purge(self, to: str | os.PathLike[str], until: int | None = None, method: int = 1) -> int:
+        """Write a new archive at ``to`` holding only the chosen version; returns its size."""
+        journal = self.journal()
+        files = journal.state(self._until(journal, until))
+        regular = sorted((e for e in files.values() if not e.is_dir), key=lambda e: (e.fragments[:1], e.path))
+        target = Archive(to, self.key)
+        if target.path.exists():
+            raise UsageError(f"{target.path}: already exists")
+        writer = _TransactionWriter(target, Journal(), max(v.date for v in journal.versions), method, 0, {})
+        result = AddResult(None)
+        with self._reader() as fp:
+            contents = ((e, c) for e, c in _contents(fp, journal, regular, 0, ExtractResult()))
+            entries = writer.store_contents(contents, result)
+        entries += [Entry(e.path, e.date, e.attr, [], 0) for e in files.values() if e.is_dir]
+        return writer.finish(entries)
+
+
+def _contents(
+    fp: BinaryIO, journal: Journal, entries: list[Entry], threads: int, result: ExtractResult
+) -> Iterator[tuple[Entry, bytes]]:
+    """Each entry with its content, decoding every d block once (in parallel); damaged files are
+    recorded in ``result.failed`` and skipped."""
+    order = list(
+        dict.fromkeys(
+            journal.fragments[f].block for e in entries for f in e.fragments if f in journal.fragments
+        )
+    )
+    sizes = {f.block: f.block_size for f in journal.fragments.values()}
+    pipe = Pipeline(resolve_threads(threads))
+    pending = list(entries)
+    decoded: dict[int, list[bytes] | str] = {}
+
+    def load(offset: int) -> tuple[int, list[bytes] | str]:
+        try:
+            with _READ_LOCK:
+                block = read_block(fp, offset, sizes[offset])
+            return offset, d_block_fragments(block.data())  # decoding runs in parallel
+        except (BlockError, CorruptDataError) as exc:
+            return offset, f"d block at offset {offset}: {exc}"
+
+    def ready() -> Iterator[tuple[Entry, bytes]]:
+        while pending:
+            e = pending[0]
+            blocks = {journal.fragments[f].block for f in e.fragments if f in journal.fragments}
+            if not blocks <= decoded.keys():
+                return
+            pending.pop(0)
+            missing = [f for f in e.fragments if f not in journal.fragments]
+            errors = [decoded[b] for b in blocks if isinstance(decoded[b], str)]
+            if missing or errors:
+                result.failed.append((e.path, errors[0] if errors else f"fragment {missing[0]} is missing"))
+                continue
+            parts = [decoded[journal.fragments[f].block][journal.fragments[f].index] for f in e.fragments]
+            if any(
+                hashlib.sha1(p).digest() != journal.fragments[f].sha1
+                for p, f in zip(parts, e.fragments, strict=True)
+            ):
+                result.failed.append((e.path, "SHA-1 mismatch"))
+                continue
+            yield e, b"".join(parts)
+
+    try:
+        for offset in order:
+            for off, frags in pipe.submit(load, offset):
+                decoded[off] = frags
+            yield from ready()
+        for off, frags in pipe.drain():
+            decoded[off] = frags
+        yield from ready()
+    finally:
+        pipe.close()
+    for e in pending:
+        result.failed.append((e.path, "its data was not found"))
+
+
+class _TransactionWriter:
+    """Writes one transaction: c (size -1), d blocks, h blocks, i blocks, then patches c.
+
+    New fragments go into d blocks in zpaq's file order, split and given method strings by
+    ``BlockPlanner`` exactly as zpaq 7.15 does, so the archives come out the same size.
+    """
+
+    def __init__(
+        self, archive: Archive, journal: Journal, date: int, method: int, threads: int, hashes: dict
+    ) -> None:
+        self.archive, self.journal, self.date = archive, journal, date
+        self.threads = resolve_threads(threads)
+        self.hashes = hashes  # sha1 -> fragment id, over the archive and this transaction
+        self.first = self.next_id = journal.next_fragment
+        self.planner = BlockPlanner(methods.normalise(method))
+        self.blocks: list[tuple[int, list[bytes], str]] = []  # (first id, fragments, method string)
+        self.current: list[bytes] = []
+        self.current_first = self.first
+
+    def _close_block(self) -> None:
+        if self.current:
+            self.blocks.append((self.current_first, self.current, self.planner.method()))
+            self.planner.flushed()
+        self.current, self.current_first = [], self.next_id
+
+    def _file(self, data: bytes) -> list[int]:
+        ids = []
+        for j, (piece, st) in enumerate(fragments(data, stats=True)):
+            digest = hashlib.sha1(piece).digest()
+            fid = self.hashes.get(digest)
+            if fid is None:
+                if self.planner.add(st, first_of_file=j == 0, file_size=len(data)):
+                    self._close_block()
+                self.planner.commit()
+                fid = self.hashes[digest] = self.next_id
+                self.next_id += 1
+                self.current.append(bytes(piece))
+            ids.append(fid)
+        return ids
+
+    def store(
+        self, changed: list[tuple[str, Path, os.stat_result]], result: AddResult, quiet: bool | None
+    ) -> list[Entry]:
+        files = [c for c in changed if not stat.S_ISDIR(c[2].st_mode)]
+        files.sort(key=lambda c: file_order_key(c[0], c[2].st_size))
+        entries = {name: Entry(name, date_of(st.st_mtime), _attr(st), [], 0) for name, _, st in changed}
+        with progress_bar(sum(st.st_size for _, _, st in files), "add", quiet=quiet) as bar:
+            for name, disk, _st in files:
+                data = disk.read_bytes()
+                entries[name].fragments = self._file(data)
+                result.bytes_in += len(data)
+                bar.update(len(data))
+        result.added = [name for name, _, _ in changed]
+        result.new_fragments = self.next_id - self.first
+        return list(entries.values())
+
+    def store_contents(self, contents: Iterable[tuple[Entry, bytes]], result: AddResult) -> list[Entry]:
+        entries = []
+        for e, data in contents:
+            entries.append(Entry(e.path, e.date, e.attr, self._file(data), 0))
+            result.added.append(e.path)
+        return entries
+
+    def finish(self, entries: list[Entry]) -> int:
+        """Write the transaction; returns the bytes it added to the archive."""
+        self._close_block()
+        entries.sort(key=lambda e: (not e.deleted, e.path))  # zpaq lists deletions first
+        with _appender(self.archive) as (fp, start):
+            cblock = c_block(self.date, self.first, -1)
+            fp.write(cblock)
+            dsizes = self._write_d_blocks(fp)
+            for (first, frags, _), size in zip(self.blocks, dsizes, strict=True):
+                info = [(hashlib.sha1(f).digest(), len(f)) for f in frags]
+                fp.write(journal_block(self.date, "h", first, h_block_data(size, info)))
+            self._write_i_blocks(fp, [i_record(e) for e in entries])
+            fp.flush()
+            os.fsync(fp.fileno())
+            _patch_c(fp, start, cblock, sum(dsizes), self.date, self.first)
+            return fp.tell() - start
+
+    def _write_d_blocks(self, fp: BinaryIO) -> list[int]:
+        """Compress the d blocks on the thread pool, writing them in order; their sizes."""
+        pipe, sizes = Pipeline(self.threads), []
+
+        def make(first: int, frags: list[bytes], method: str) -> bytes:
+            return journal_block(self.date, "d", first, d_block_data(frags), methods.compressor(method))
+
+        def write(blobs: list[bytes]) -> None:
+            for blob in blobs:
+                fp.write(blob)
+                sizes.append(len(blob))
+
+        try:
+            for first, frags, method in self.blocks:
+                write(pipe.submit(make, first, frags, method))
+            write(pipe.drain())
+        finally:
+            pipe.close()
+        return sizes
+
+    def _write_i_blocks(self, fp: BinaryIO, records: list[bytes]) -> None:
+        number, chunk, size = 1, [], 0
+        for rec in records:
+            chunk.append(rec)
+            size += len(rec)
+            if size > I_BLOCK_BYTES:
+                fp.write(journal_block(self.date, "i", number, b"".join(chunk), methods.INDEX))
+                number, chunk, size = number + 1, [], 0
+        if chunk:
+            fp.write(journal_block(self.date, "i", number, b"".join(chunk), methods.INDEX))
+
+
+def _patch_c(fp: BinaryIO, start: int, old: bytes, dsize: int, date: int, first: int) -> None:
+    """Replace the c block's -1 by the real d size (same length, new SHA-1), then fsync."""
+    new = c_block(date, first, dsize)
+    assert len(new) == len(old)
+    diff = next(i for i in range(len(new)) if new[i] != old[i])
+    fp.seek(start + diff)
+    fp.write(new[diff:])
+    fp.flush()
+    os.fsync(fp.fileno())
+    fp.seek(0, 2)
+
+
+def _tail(fp: BinaryIO, journal: Journal) -> str | None:
+    """ "damaged" unless the bytes after ``journal.end`` are an interrupted update (None): a c block whose
+    size is still -1, or the start of one cut short."""
+    size = fp.seek(0, 2)
+    try:
+        block = read_block(fp, journal.end)
+    except BlockError:
+        return None if size - journal.end < len(c_block(0, 0, -1)) else "damaged"
+    kind = _journal_kind(block)
+    if kind is not None and kind[0] == "c":
+        with contextlib.suppress(BlockError, struct.error):
+            if struct.unpack("<q", block.data()[:8])[0] == -1:
+                return None
+    return "damaged"
+
+
+@contextlib.contextmanager
+def _appender(archive: Archive) -> Iterator[tuple[BinaryIO, int]]:
+    """The archive opened for appending after its last complete transaction (an unfinished tail left
+    by a killed add is cut off first); on failure the archive is cut back to where it was."""
+    path = archive.path
+    journal = archive.journal() if path.exists() else Journal()
+    if journal.incomplete and archive.tail_state(journal) == "damaged":
+        raise CorruptDataError(
+            f"{path}: damaged data at offset {journal.end}: not appending, which would cut off what follows"
+        )
+    mode = "r+b" if path.exists() else "w+b"
+    with open(path, mode) as raw:
+        if archive.key is not None:
+            from everybit.imli import crypto
+
+            fp = crypto.open_encrypted_writer(raw, archive.key, append=mode == "r+b")
+        else:
+            fp = raw
+        start = journal.end if mode == "r+b" else fp.seek(0, 2)
+        fp.seek(start)
+        fp.truncate()
+        try:
+            yield fp, start
+        except BaseException:
+            fp.truncate(start)
+            raise
