@@ -4,11 +4,6 @@ Each tool lives in its own subpackage (``everybit.ulz``, ``everybit.bpez``, ...)
 ``everybit`` itself loads none of them, so ``import everybit`` stays cheap and torch-free.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("everybit")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+__version__ = "0.1.0"  # the package version (pyproject.toml reads it from here)
 
 __all__ = ["__version__"]

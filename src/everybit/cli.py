@@ -17,7 +17,6 @@ import importlib
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -72,6 +71,8 @@ def guarded(prog: str, debug: bool, work: Callable[[], int | None]) -> int:
         return 141
     except Exception as exc:
         if debug:
+            import traceback
+
             traceback.print_exc()
         msg, code = describe(exc)
         print(f"{prog}: error: {msg}", file=sys.stderr)

@@ -7,7 +7,9 @@ tool counts as *built* once its ``cli`` module exists.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,15 @@ class Tool:
         return self.module.rsplit(".", 1)[0]
 
     def is_built(self) -> bool:
+        """Whether the tool's CLI module exists, found without importing the tool (its package may
+        import heavy libraries, and --help must stay fast)."""
+        *parents, package, leaf = self.module.split(".")
         try:
-            return importlib.util.find_spec(self.module) is not None
+            root = importlib.util.find_spec(".".join(parents)) if parents else None
         except ModuleNotFoundError:
             return False
+        locations = root.submodule_search_locations if root else sys.path
+        return any((Path(loc) / package / f"{leaf}.py").is_file() for loc in locations or [])
 
 
 def _tool(name: str, summary: str) -> Tool:

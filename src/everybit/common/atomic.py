@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -41,6 +40,18 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _create_temp(folder: Path, name: str) -> tuple[int, Path]:
+    """A new private file next to the target (tempfile.mkstemp's job, without its import cost)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = folder / f".{name}{TMP_MARK}{os.urandom(6).hex()}"
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder}: cannot find a free temporary name")
+
+
 @contextlib.contextmanager
 def atomic_write(
     path: str | os.PathLike[str], *, overwrite: bool = True, mode: int | None = None, fsync: bool = True
@@ -58,10 +69,9 @@ def atomic_write(
     folder = target.parent if str(target.parent) else Path(".")
     perms = _default_mode(target) if mode is None else mode
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}", dir=folder)
+        fd, tmp = _create_temp(folder, target.name)
     except OSError as exc:
         raise OutputError(f"{target}: cannot create a file there ({exc.strerror})") from exc
-    tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

@@ -13,8 +13,10 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["Pipeline", "available_cores", "resolve_threads"]
 
@@ -46,6 +48,8 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     compressing a small input."""
     with _pools_lock:
         if threads not in _pools:
+            from concurrent.futures import ThreadPoolExecutor  # ~2 ms: only once threads are used
+
             _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix=f"everybit{threads}")
         return _pools[threads]
 

@@ -195,7 +195,8 @@ class BlockPlanner:
 def file_order_key(path: str, size: int) -> tuple[int, bytes]:
     """zpaq's file order in add(): up to 4 bytes of the lower-cased extension, larger size first."""
     key, sp = 0, 0
-    for c in path.encode():
+    raw = path.encode("utf-8", "surrogateescape")  # names that are not UTF-8 stay sortable
+    for c in raw:
         c = c + 32 if 65 <= c <= 90 else c
         if c == 0x2F:
             sp, key = 0, 0
@@ -206,4 +207,4 @@ def file_order_key(path: str, size: int) -> tuple[int, bytes]:
             key += c << (sp * 8)
     key += (1 << 24) - min(size >> 14, (1 << 24) - 1) - 1
     key &= (1 << 64) - 1
-    return (key - (1 << 64) if key >> 63 else key, path.encode())
+    return (key - (1 << 64) if key >> 63 else key, raw)
