@@ -209,12 +209,12 @@ class Archive:
         gone = [n for n in old if deletions and _under(n, tops) and n not in seen]
         if not changed and not gone:
             return result
-        writer = _TransactionWriter(self, journal, date, method, threads, hashes)
-        entries = writer.store(changed, result, quiet)
-        entries += [Entry(n, 0, b"", [], 0) for n in gone]
+        with _TransactionWriter(self, journal, date, method, threads, hashes) as writer:
+            entries = writer.store(changed, result, quiet)
+            entries += [Entry(n, 0, b"", [], 0) for n in gone]
+            result.bytes_written = writer.finish(entries)
         result.deleted = gone
         result.version = len(journal.versions) + 1
-        result.bytes_written = writer.finish(entries)
         return result
 
     def delete(self, paths: Iterable[str], quiet: bool | None = None) -> AddResult:
@@ -224,9 +224,9 @@ class Archive:
         gone = [n for n in journal.state() if _under(n, tops) or n.rstrip("/") in tops]
         result = AddResult(None, deleted=gone)
         if gone:
-            writer = _TransactionWriter(self, journal, _next_date(journal), 0, 1, {})
+            with _TransactionWriter(self, journal, _next_date(journal), 0, 1, {}) as writer:
+                result.bytes_written = writer.finish([Entry(n, 0, b"", [], 0) for n in gone])
             result.version = len(journal.versions) + 1
-            result.bytes_written = writer.finish([Entry(n, 0, b"", [], 0) for n in gone])
         return result
 
     # ---------------------------------------------------------------- extracting and testing
@@ -276,10 +276,13 @@ class Archive:
     def test(self, threads: int = 0, quiet: bool | None = None) -> ExtractResult:
         """Decode every block of every version and check every fragment's SHA-1."""
         journal = self.journal()
-        if journal.incomplete:
-            raise CorruptDataError(f"{self.path}: damaged or unfinished data after offset {journal.end}")
-        everything = {
-            e.path: e for v in journal.versions for e in v.entries if not e.deleted and not e.is_dir
+        if self.tail_state(journal) == "damaged":  # an interrupted add's leftovers are harmless
+            raise CorruptDataError(f"{self.path}: damaged data after offset {journal.end}")
+        everything = {  # every record of every version, so older versions' blocks are checked too
+            (e.path, e.version): e
+            for v in journal.versions
+            for e in v.entries
+            if not e.deleted and not e.is_dir
         }
         result = ExtractResult()
         entries = sorted(everything.values(), key=lambda e: (e.fragments[:1], e.path))
@@ -317,13 +320,13 @@ class Archive:
         target = Archive(to, self.key)
         if target.path.exists():
             raise UsageError(f"{target.path}: already exists")
-        writer = _TransactionWriter(target, Journal(), max(v.date for v in journal.versions), method, 0, {})
-        result = AddResult(None)
-        with self._reader() as fp:
-            contents = ((e, c) for e, c in _contents(fp, journal, regular, 0, ExtractResult()))
-            entries = writer.store_contents(contents, result)
-        entries += [Entry(e.path, e.date, e.attr, [], 0) for e in files.values() if e.is_dir]
-        return writer.finish(entries)
+        date = max(v.date for v in journal.versions)
+        with self._reader() as fp, _TransactionWriter(target, Journal(), date, method, 0, {}) as writer:
+            entries = writer.store_contents(
+                _contents(fp, journal, regular, 0, ExtractResult()), AddResult(None)
+            )
+            entries += [Entry(e.path, e.date, e.attr, [], 0) for e in files.values() if e.is_dir]
+            return writer.finish(entries)
 
 
 def _contents(
@@ -385,7 +388,8 @@ def _contents(
 
 
 class _TransactionWriter:
-    """Writes one transaction: c (size -1), d blocks, h blocks, i blocks, then patches c.
+    """Writes one transaction as it goes: c (size -1), each d block as soon as it is full (compressed
+    on the thread pool, so memory stays ~ block size x threads), then h and i blocks, then patches c.
 
     New fragments go into d blocks in zpaq's file order, split and given method strings by
     ``BlockPlanner`` exactly as zpaq 7.15 does, so the archives come out the same size.
@@ -394,33 +398,62 @@ class _TransactionWriter:
     def __init__(
         self, archive: Archive, journal: Journal, date: int, method: int, threads: int, hashes: dict
     ) -> None:
-        self.archive, self.journal, self.date = archive, journal, date
-        self.threads = resolve_threads(threads)
+        self.archive, self.date = archive, date
         self.hashes = hashes  # sha1 -> fragment id, over the archive and this transaction
         self.first = self.next_id = journal.next_fragment
         self.planner = BlockPlanner(methods.normalise(method))
-        self.blocks: list[tuple[int, list[bytes], str]] = []  # (first id, fragments, method string)
         self.current: list[bytes] = []
         self.current_first = self.first
+        self.pipe = Pipeline(resolve_threads(threads))
+        self.written: list[tuple[int, list[tuple[bytes, int]], int]] = []  # (first id, (sha1, size)s, size)
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> _TransactionWriter:
+        self.fp, self.start = self._stack.enter_context(_appender(self.archive))
+        self._stack.callback(self.pipe.close)
+        self.cblock = c_block(self.date, self.first, -1)
+        self.fp.write(self.cblock)
+        return self
+
+    def __exit__(self, *exc: object) -> bool | None:
+        return self._stack.__exit__(*exc)
+
+    def _make_d(
+        self, first: int, frags: list[bytes], method: str
+    ) -> tuple[int, list[tuple[bytes, int]], bytes]:
+        info = [(hashlib.sha1(f).digest(), len(f)) for f in frags]
+        return (
+            first,
+            info,
+            journal_block(self.date, "d", first, d_block_data(frags), methods.compressor(method)),
+        )
+
+    def _write_d(self, results: list[tuple[int, list[tuple[bytes, int]], bytes]]) -> None:
+        for first, info, blob in results:
+            self.fp.write(blob)
+            self.written.append((first, info, len(blob)))
 
     def _close_block(self) -> None:
         if self.current:
-            self.blocks.append((self.current_first, self.current, self.planner.method()))
+            self._write_d(
+                self.pipe.submit(self._make_d, self.current_first, self.current, self.planner.method())
+            )
             self.planner.flushed()
         self.current, self.current_first = [], self.next_id
 
-    def _file(self, data: bytes) -> list[int]:
+    def _file(self, src: BinaryIO | bytes, size: int) -> list[int]:
+        """Fragment ids of one file's content, storing the fragments the archive lacks."""
         ids = []
-        for j, (piece, st) in enumerate(fragments(data, stats=True)):
+        for j, (piece, st) in enumerate(fragments(src, stats=True)):
             digest = hashlib.sha1(piece).digest()
             fid = self.hashes.get(digest)
             if fid is None:
-                if self.planner.add(st, first_of_file=j == 0, file_size=len(data)):
+                if self.planner.add(st, first_of_file=j == 0, file_size=size):
                     self._close_block()
                 self.planner.commit()
                 fid = self.hashes[digest] = self.next_id
                 self.next_id += 1
-                self.current.append(bytes(piece))
+                self.current.append(bytes(piece))  # the piece may be a view of a reused buffer
             ids.append(fid)
         return ids
 
@@ -431,11 +464,12 @@ class _TransactionWriter:
         files.sort(key=lambda c: file_order_key(c[0], c[2].st_size))
         entries = {name: Entry(name, date_of(st.st_mtime), _attr(st), [], 0) for name, _, st in changed}
         with progress_bar(sum(st.st_size for _, _, st in files), "add", quiet=quiet) as bar:
-            for name, disk, _st in files:
-                data = disk.read_bytes()
-                entries[name].fragments = self._file(data)
-                result.bytes_in += len(data)
-                bar.update(len(data))
+            for name, disk, st in files:
+                with open(disk, "rb") as src:
+                    entries[name].fragments = self._file(src, st.st_size)
+                    done = src.tell()
+                result.bytes_in += done
+                bar.update(done)
         result.added = [name for name, _, _ in changed]
         result.new_fragments = self.next_id - self.first
         return list(entries.values())
@@ -443,57 +477,34 @@ class _TransactionWriter:
     def store_contents(self, contents: Iterable[tuple[Entry, bytes]], result: AddResult) -> list[Entry]:
         entries = []
         for e, data in contents:
-            entries.append(Entry(e.path, e.date, e.attr, self._file(data), 0))
+            entries.append(Entry(e.path, e.date, e.attr, self._file(data, len(data)), 0))
             result.added.append(e.path)
         return entries
 
     def finish(self, entries: list[Entry]) -> int:
-        """Write the transaction; returns the bytes it added to the archive."""
+        """Write the rest of the transaction and commit it; returns the bytes it added to the archive."""
         self._close_block()
+        self._write_d(self.pipe.drain())
+        for first, info, size in self.written:
+            self.fp.write(journal_block(self.date, "h", first, h_block_data(size, info)))
         entries.sort(key=lambda e: (not e.deleted, e.path))  # zpaq lists deletions first
-        with _appender(self.archive) as (fp, start):
-            cblock = c_block(self.date, self.first, -1)
-            fp.write(cblock)
-            dsizes = self._write_d_blocks(fp)
-            for (first, frags, _), size in zip(self.blocks, dsizes, strict=True):
-                info = [(hashlib.sha1(f).digest(), len(f)) for f in frags]
-                fp.write(journal_block(self.date, "h", first, h_block_data(size, info)))
-            self._write_i_blocks(fp, [i_record(e) for e in entries])
-            fp.flush()
-            os.fsync(fp.fileno())
-            _patch_c(fp, start, cblock, sum(dsizes), self.date, self.first)
-            return fp.tell() - start
+        self._write_i_blocks([i_record(e) for e in entries])
+        self.fp.flush()
+        os.fsync(self.fp.fileno())
+        dsize = sum(size for _, _, size in self.written)
+        _patch_c(self.fp, self.start, self.cblock, dsize, self.date, self.first)
+        return self.fp.tell() - self.start
 
-    def _write_d_blocks(self, fp: BinaryIO) -> list[int]:
-        """Compress the d blocks on the thread pool, writing them in order; their sizes."""
-        pipe, sizes = Pipeline(self.threads), []
-
-        def make(first: int, frags: list[bytes], method: str) -> bytes:
-            return journal_block(self.date, "d", first, d_block_data(frags), methods.compressor(method))
-
-        def write(blobs: list[bytes]) -> None:
-            for blob in blobs:
-                fp.write(blob)
-                sizes.append(len(blob))
-
-        try:
-            for first, frags, method in self.blocks:
-                write(pipe.submit(make, first, frags, method))
-            write(pipe.drain())
-        finally:
-            pipe.close()
-        return sizes
-
-    def _write_i_blocks(self, fp: BinaryIO, records: list[bytes]) -> None:
+    def _write_i_blocks(self, records: list[bytes]) -> None:
         number, chunk, size = 1, [], 0
         for rec in records:
             chunk.append(rec)
             size += len(rec)
             if size > I_BLOCK_BYTES:
-                fp.write(journal_block(self.date, "i", number, b"".join(chunk), methods.INDEX))
+                self.fp.write(journal_block(self.date, "i", number, b"".join(chunk), methods.INDEX))
                 number, chunk, size = number + 1, [], 0
         if chunk:
-            fp.write(journal_block(self.date, "i", number, b"".join(chunk), methods.INDEX))
+            self.fp.write(journal_block(self.date, "i", number, b"".join(chunk), methods.INDEX))
 
 
 def _patch_c(fp: BinaryIO, start: int, old: bytes, dsize: int, date: int, first: int) -> None:

@@ -183,7 +183,7 @@ def decode_block(raw: bytes, offset: int = 0) -> bytes:
             masked[pos + 1] = ord("x")  # keep the wheel from treating it as a journaling archive
         break
     try:
-        return zpaq.decompress(bytes(masked))
+        return zpaq.decompress(bytes(masked), verify=True, threads=1)  # callers run blocks in parallel
     except zpaq.Error as exc:
         raise BlockError(f"block at offset {offset}: {exc}") from None
 

@@ -130,7 +130,7 @@ def read_journal(fp: BinaryIO) -> Journal:
             break
         try:
             pos = _read_transaction(fp, block, kind[1], size, journal)
-        except BlockError:
+        except (BlockError, struct.error, ValueError):  # a damaged c, h or i block
             journal.incomplete = True
             break
         if pos < 0:
