@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import os
 import re
@@ -517,3 +518,162 @@ def bitmap_fonts() -> dict[str, Path]:
     """PSF, PCF and Unifont .hex fonts from Debian packages: {"psf/Lat15-Fixed16.psf": path, ...}."""
     folder = _cached("bitmap-fonts", "bitmap-fonts", _build_fonts, is_dir=True)
     return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+# ---------------------------------------------------------------- file trees (archivers)
+
+TREE_MTIME = 1_704_067_200  # 2024-01-01 00:00:00 UTC: the mtime of every file and folder of a built tree
+TREE_PIECE = (1 * MB, 4 * MB)  # debtext is cut into files of about this size (before newline alignment)
+
+
+def stride_pick(files: list[tuple[str, Path]], budget: int | None) -> list[tuple[str, Path]]:
+    """Every k-th file of a sorted list, k = ceil(total bytes / budget), so that a subset samples the whole
+    list (tests, packages, top-level modules) instead of its alphabetical head. None or a budget >= the
+    total: all of them."""
+    total = sum(path.stat().st_size for _, path in files)
+    if budget is None or budget >= total:
+        return list(files)
+    if budget <= 0:
+        raise ValueError(f"budget must be > 0, got {budget}")
+    step = -(-total // budget)
+    return files[::step]
+
+
+def piece_bounds(text: bytes, pieces: int, seed: str) -> list[int]:
+    """Cut `text` into `pieces` spans of random-looking but fixed relative sizes (weights uniform in 1..4 from
+    `random.Random(seed)`), each cut moved to just after the next newline so that files end with whole lines.
+    Returns the cut offsets, 0 first and len(text) last, strictly increasing (spans never empty)."""
+    import random
+
+    rng = random.Random(seed)
+    weights = [rng.randint(1, 4) for _ in range(max(1, pieces))]
+    total, bounds, acc = sum(weights), [0], 0
+    for w in weights[:-1]:
+        acc += w
+        cut = len(text) * acc // total
+        newline = text.find(b"\n", cut)
+        cut = len(text) if newline < 0 else newline + 1
+        if bounds[-1] < cut < len(text):
+            bounds.append(cut)
+    if len(text) > bounds[-1] or len(bounds) == 1:
+        bounds.append(len(text))
+    return bounds
+
+
+def build_file_tree(
+    out: Path,
+    py_files: list[tuple[str, Path]],
+    text: Path,
+    parts: list[dict[str, Any]],
+    piece: tuple[int, int] = TREE_PIECE,
+    mtime: int = TREE_MTIME,
+) -> dict[str, Any]:
+    """Fill `out` with `stdlib/REL` for each (REL, source) of `py_files` and `debtext/PART/NNN.txt`: each part
+    (`{"part", "offset", "bytes"}` spans of `text`) cut by `piece_bounds` into about (part bytes / mean of
+    `piece`) files. Every file and folder gets mtime `mtime`. Returns what was written: counts, bytes and the
+    piece map (path, part, offset in `text`, bytes)."""
+    stdlib_bytes = 0
+    for rel, src in py_files:
+        dst = out / "stdlib" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        stdlib_bytes += dst.stat().st_size
+    pieces = []
+    mean = sum(piece) // 2
+    with open(text, "rb") as handle:
+        for part in parts:
+            handle.seek(part["offset"])
+            body = handle.read(part["bytes"])
+            if len(body) != part["bytes"]:
+                message = f"file_tree: {text.name} ends before part {part['part']!r} does"
+                raise DataUnavailable(f"{message}; delete it and its .json to rebuild it")
+            if not body:
+                continue
+            bounds = piece_bounds(body, round(len(body) / mean) or 1, seed=part["part"])
+            folder = out / "debtext" / part["part"]
+            folder.mkdir(parents=True, exist_ok=True)
+            for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+                (folder / f"{i:03d}.txt").write_bytes(body[lo:hi])
+                pieces.append(
+                    {
+                        "path": f"debtext/{part['part']}/{i:03d}.txt",
+                        "part": part["part"],
+                        "offset": part["offset"] + lo,
+                        "bytes": hi - lo,
+                    }
+                )
+    set_tree_mtimes(out, mtime)
+    return {
+        "stdlib_files": len(py_files),
+        "stdlib_bytes": stdlib_bytes,
+        "debtext_files": len(pieces),
+        "debtext_bytes": sum(p["bytes"] for p in pieces),
+        "pieces": pieces,
+        "mtime": mtime,
+    }
+
+
+def set_tree_mtimes(root: Path, mtime: int) -> None:
+    """Set atime and mtime of every file and folder under `root` (root included), folders last and
+    bottom-up, since creating a file bumps its folder's mtime."""
+    for dirpath, _, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            os.utime(Path(dirpath, name), (mtime, mtime), follow_symlinks=False)
+        os.utime(dirpath, (mtime, mtime))
+
+
+def file_tree(size: int | None = None) -> Path:
+    """A folder of real files for archivers: `stdlib/` (the interpreter's standard library .py files, tests
+    included, in their own layout) and `debtext/PART/NNN.txt` (debtext cut into 1-4 MB files, per part, at
+    newlines), every mtime 2024-01-01 UTC.
+
+    `size` None: the whole stdlib and the whole of debtext (~155 MB, ~1,840 files on CPython 3.11). A size in
+    bytes (a whole number of MB) keeps the stdlib's share: every k-th stdlib file (`stride_pick`) up to a
+    fifth of `size`, and `debtext_slice` of the rest (its pieces scaled down in proportion, so a small tree
+    still has several files per part). Its provenance lists every debtext piece with its offset in debtext.
+    """
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    python = sys.version.split()[0]
+    if size is None:
+        name, text = "imli-tree", debtext()
+        meta_text = provenance("debtext")
+        parts = [
+            {"part": p["part"], "offset": p["offset"], "bytes": p["bytes"]} for p in _part_map(meta_text)
+        ]
+        budget, piece = None, TREE_PIECE
+    else:
+        if size % MB or size < 2 * MB:
+            raise ValueError(f"tree size must be a whole number of MB, at least 2, got {size}")
+        name = f"imli-tree-{_size_label(size)}"
+        budget = size // 5
+        text = debtext_slice(size - budget)
+        meta_text = provenance(text)
+        parts = [{"part": c["part"], "offset": c["offset"], "bytes": c["bytes"]} for c in meta_text["chunks"]]
+        scale = (size - budget) / provenance("debtext")["bytes"]
+        piece = (max(16_384, int(TREE_PIECE[0] * scale * 4)), max(65_536, int(TREE_PIECE[1] * scale * 4)))
+
+    def build(out: Path) -> dict[str, Any]:
+        py_files = stride_pick(_stdlib_files(stdlib), budget)
+        if not py_files:
+            raise DataUnavailable(f"file_tree: no .py files under {stdlib}")
+        meta = build_file_tree(out, py_files, text, parts, piece)
+        what = "all" if budget is None else f"every k-th (up to {budget:,} bytes) of the"
+        return {
+            "source": (
+                f"{what} CPython {python} standard library .py files ({stdlib}) under stdlib/, and "
+                f"{text.name} (sha256 {meta_text['sha256']}) cut per part at newlines into files of "
+                f"about {piece[0]:,}-{piece[1]:,} bytes under debtext/PART/; every mtime {TREE_MTIME} "
+                "(2024-01-01 UTC)"
+            ),
+            "versions": {"python": python, **meta_text["versions"]},
+            "text_sha256": meta_text["sha256"],
+            **meta,
+        }
+
+    def fresh(meta: dict[str, Any]) -> bool:
+        return (
+            meta.get("text_sha256") == meta_text["sha256"]
+            and meta.get("versions", {}).get("python") == python
+        )
+
+    return _cached(name, name, build, is_dir=True, fresh=fresh)
