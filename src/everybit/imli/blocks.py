@@ -176,14 +176,13 @@ def decode_block(raw: bytes, offset: int = 0) -> bytes:
     """The data of every segment of one block, each checked against its SHA-1 when it has one."""
     if _is_stored(raw, 0):
         return _decode_stored(raw, offset)
-    masked = bytearray(raw)
     pos = _first_segment(raw, 0)
-    while pos < len(masked) and masked[pos] == 0x01:
-        if masked[pos + 1 : pos + 4] == b"jDC":
-            masked[pos + 1] = ord("x")  # keep the wheel from treating it as a journaling archive
-        break
+    if raw[pos + 1 : pos + 4] == b"jDC":  # journaling blocks have one segment
+        masked = bytearray(raw)
+        masked[pos + 1] = ord("x")  # keep the wheel from treating it as a journaling archive
+        raw = masked
     try:
-        return zpaq.decompress(bytes(masked), verify=True, threads=1)  # callers run blocks in parallel
+        return zpaq.decompress(raw, verify=True, threads=1)  # callers run blocks in parallel
     except zpaq.Error as exc:
         raise BlockError(f"block at offset {offset}: {exc}") from None
 
