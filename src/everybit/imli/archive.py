@@ -248,10 +248,11 @@ class Archive:
             files = {p: e for p, e in files.items() if _under(p, tops) or p.rstrip("/") in tops}
         root = Path(to) if to is not None else Path(".")
         result = ExtractResult()
+        safe_dirs: set[Path] = set()  # folders already checked: no symlinks on the way
         dirs = [e for e in files.values() if e.is_dir]
         for e in sorted(dirs, key=lambda e: e.path):
             try:
-                safe_target(root, e.path).mkdir(parents=True, exist_ok=True)
+                safe_target(root, e.path, safe_dirs).mkdir(parents=True, exist_ok=True)
             except (InputError, OSError) as exc:
                 result.failed.append((e.path, str(exc)))
         regular = sorted((e for e in files.values() if not e.is_dir), key=lambda e: (e.fragments[:1], e.path))
@@ -259,8 +260,9 @@ class Archive:
         with self._reader() as fp, progress_bar(total, "extract", quiet=quiet) as bar:
             for entry, content in _contents(fp, journal, regular, threads, result):
                 try:
-                    target = safe_target(root, entry.path)
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target = safe_target(root, entry.path, safe_dirs)
+                    if target.parent not in safe_dirs:
+                        target.parent.mkdir(parents=True, exist_ok=True)
                     # atomic (temp + rename) but not fsynced per file, as zpaq and tar: a sync per file
                     # doubled the time of extracting many small files
                     with atomic_write(target, overwrite=force, fsync=False) as out:
@@ -334,58 +336,71 @@ class Archive:
 def _contents(
     fp: BinaryIO, journal: Journal, entries: list[Entry], threads: int, result: ExtractResult
 ) -> Iterator[tuple[Entry, bytes]]:
-    """Each entry with its content, decoding every d block once (in parallel); damaged files are
-    recorded in ``result.failed`` and skipped."""
-    order = list(
-        dict.fromkeys(
-            journal.fragments[f].block for e in entries for f in e.fragments if f in journal.fragments
-        )
-    )
-    sizes = {f.block: f.block_size for f in journal.fragments.values()}
+    """Each entry with its content, decoding every d block once on the thread pool (SHA-1 checks
+    included) and dropping a block once no pending entry needs it; damaged files are recorded in
+    ``result.failed`` and skipped."""
+    frags = journal.fragments
+    needs = [{frags[f].block for f in e.fragments if f in frags} for e in entries]
+    users: dict[int, int] = {}
+    for blocks in needs:
+        for b in blocks:
+            users[b] = users.get(b, 0) + 1
+    sizes = {f.block: f.block_size for f in frags.values()}
+    expected: dict[int, dict[int, bytes]] = {}
+    for f in frags.values():
+        expected.setdefault(f.block, {})[f.index] = f.sha1
     pipe = Pipeline(resolve_threads(threads))
-    pending = list(entries)
-    decoded: dict[int, list[bytes] | str] = {}
+    decoded: dict[int, list[bytes | None] | str] = {}
+    pending = 0
 
-    def load(offset: int) -> tuple[int, list[bytes] | str]:
+    def load(offset: int) -> tuple[int, list[bytes | None] | str]:
         try:
             with _READ_LOCK:
                 block = read_block(fp, offset, sizes[offset])
-            return offset, d_block_fragments(block.data())  # decoding runs in parallel
+            pieces: list[bytes | None] = list(d_block_fragments(block.data()))
         except (BlockError, CorruptDataError) as exc:
             return offset, f"d block at offset {offset}: {exc}"
+        wanted = expected.get(offset, {})
+        pieces += [None] * (max(wanted, default=-1) + 1 - len(pieces))  # fragments the block lacks
+        for index, sha1 in wanted.items():  # damaged or missing fragments become None
+            if pieces[index] is not None and hashlib.sha1(pieces[index]).digest() != sha1:
+                pieces[index] = None
+        return offset, pieces
+
+    def assemble(e: Entry, blocks: set[int]) -> bytes | str:
+        missing = [f for f in e.fragments if f not in frags]
+        errors = [decoded[b] for b in blocks if isinstance(decoded[b], str)]
+        if missing or errors:
+            return errors[0] if errors else f"fragment {missing[0]} is missing"
+        parts = [decoded[frags[f].block][frags[f].index] for f in e.fragments]
+        return "SHA-1 mismatch" if any(p is None for p in parts) else b"".join(parts)
 
     def ready() -> Iterator[tuple[Entry, bytes]]:
-        while pending:
-            e = pending[0]
-            blocks = {journal.fragments[f].block for f in e.fragments if f in journal.fragments}
-            if not blocks <= decoded.keys():
-                return
-            pending.pop(0)
-            missing = [f for f in e.fragments if f not in journal.fragments]
-            errors = [decoded[b] for b in blocks if isinstance(decoded[b], str)]
-            if missing or errors:
-                result.failed.append((e.path, errors[0] if errors else f"fragment {missing[0]} is missing"))
-                continue
-            parts = [decoded[journal.fragments[f].block][journal.fragments[f].index] for f in e.fragments]
-            if any(
-                hashlib.sha1(p).digest() != journal.fragments[f].sha1
-                for p, f in zip(parts, e.fragments, strict=True)
-            ):
-                result.failed.append((e.path, "SHA-1 mismatch"))
-                continue
-            yield e, b"".join(parts)
+        nonlocal pending
+        while pending < len(entries) and needs[pending] <= decoded.keys():
+            e, blocks = entries[pending], needs[pending]
+            pending += 1
+            content = assemble(e, blocks)
+            for b in blocks:
+                users[b] -= 1
+                if not users[b]:
+                    del decoded[b]
+            if isinstance(content, str):
+                result.failed.append((e.path, content))
+            else:
+                yield e, content
 
     try:
-        for offset in order:
-            for off, frags in pipe.submit(load, offset):
-                decoded[off] = frags
+        for offset in dict.fromkeys(b for blocks in needs for b in sorted(blocks)):
+            for off, pieces in pipe.submit(load, offset):
+                decoded[off] = pieces
             yield from ready()
-        for off, frags in pipe.drain():
-            decoded[off] = frags
+        for off, pieces in pipe.drain():
+            decoded[off] = pieces
         yield from ready()
     finally:
         pipe.close()
-    for e in pending:
+    for e in entries[pending:]:
         result.failed.append((e.path, "its data was not found"))
 
 

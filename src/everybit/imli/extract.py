@@ -14,8 +14,11 @@ from pathlib import Path, PurePosixPath
 from everybit.common.errors import InputError
 
 
-def safe_target(root: Path, name: str) -> Path:
-    """``root/name`` for an archived ``name``; InputError if it would leave ``root``."""
+def safe_target(root: Path, name: str, checked: set[Path] | None = None) -> Path:
+    """``root/name`` for an archived ``name``; InputError if it would leave ``root``.
+
+    ``checked`` remembers folders already found to be real directories inside ``root`` (one extract
+    writes many files per folder: each folder is checked once, not once per file)."""
     stripped = name.rstrip("/")
     parts = PurePosixPath(stripped.lstrip("/")).parts
     if len(stripped) >= 2 and stripped[1] == ":":  # a Windows drive letter, as zpaq on Windows stores
@@ -26,8 +29,12 @@ def safe_target(root: Path, name: str) -> Path:
     probe = root
     for part in parts[:-1]:
         probe = probe / part
+        if checked is not None and probe in checked:
+            continue
         if probe.is_symlink():
             raise InputError(f"{name!r}: path goes through the symbolic link {probe} (refused)")
+        if checked is not None and probe.is_dir():
+            checked.add(probe)
     if target.is_symlink():
         raise InputError(f"{name!r}: target {target} is a symbolic link (refused)")
     return target
