@@ -30,13 +30,13 @@ from everybit.bpez.format import (
     MAX_BLOCK_SIZE,
     MIN_BLOCK_SIZE,
     SUFFIX,
-    _FrameReader,
     compress_file,
     decode_stream,
     decompress_file,
 )
 from everybit.cli import describe, run_tool
 from everybit.common import CorruptDataError, EverybitError, InputError, OutputError, UsageError, atomic_write
+from everybit.common.codecfile import DecodedReader
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _VERBS = ("c", "d")
@@ -128,8 +128,8 @@ def _percent(n_in: int, n_out: int) -> str:
     return f"{100 * (1 - n_out / n_in):.1f}% saved" if n_in else "empty"
 
 
-def _format_note(reader: _FrameReader) -> str:
-    return f" ({_LEGACY_NOTE})" if reader.format == "legacy" else ""
+def _format_note(reader: DecodedReader) -> str:
+    return f" ({_LEGACY_NOTE})" if reader.decoder.format == "legacy" else ""
 
 
 def _finish_output(dst: str, st: os.stat_result) -> None:

@@ -9,17 +9,11 @@ contents, as with gzip. Every defect of a frame raises ``ULZError`` naming the b
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import io
-import os
 import struct
 import sys
 from collections import deque
-from collections.abc import Iterator
-from typing import IO, Any
 
-from everybit.common import atomic_write, progress_bar
+from everybit.common.codecfile import CodecFile, PathOrFile, decode_file, encode_file
 from everybit.common.parallel import Pipeline, available_cores, resolve_threads
 from everybit.ulz._ulz import MAX_LEVEL, ULZError, compress_block, decompress_block, xxh64
 
@@ -61,7 +55,6 @@ _ALL = sys.maxsize
 _HEADER, _BLOCK, _TRAILER, _DONE = range(4)
 
 Buffer = bytes | bytearray | memoryview
-PathOrFile = str | os.PathLike[str] | IO[bytes]
 
 
 def _check_block_size(block_size: int) -> None:
@@ -462,47 +455,7 @@ def decompress(data: Buffer, threads: int = 1) -> bytes:
     return dec.decompress(data) + dec.flush()
 
 
-class _FrameReader(io.RawIOBase):
-    """Decoded bytes of the concatenated frames read from ``fp``, in bounded memory."""
-
-    def __init__(self, fp: IO[bytes], threads: int) -> None:
-        self._fp = fp
-        self._dec = Decompressor(threads, concatenated=True)
-        self._source_done = False
-        self.consumed = 0  # compressed bytes read from fp
-
-    def readable(self) -> bool:
-        return True
-
-    def next_chunk(self, size: int) -> bytes:
-        """Up to ``size`` (> 0) decoded bytes; empty at the end of the input."""
-        dec = self._dec
-        while not dec.eof:
-            data = b""
-            if dec.needs_input and not self._source_done:
-                data = self._fp.read(_READ_SIZE)
-                self.consumed += len(data)
-                self._source_done = not data
-            out = dec.decompress(data, size)
-            if out:
-                return out
-            if self._source_done and dec.needs_input:
-                dec.flush()  # nothing is held here; this raises if the input stopped inside a frame
-        return b""
-
-    def readinto(self, buffer: Any) -> int:
-        with memoryview(buffer) as view, view.cast("B") as out:
-            if not len(out):
-                return 0
-            data = self.next_chunk(len(out))
-            out[: len(data)] = data
-            return len(data)
-
-    def readall(self) -> bytes:
-        return b"".join(iter(lambda: self.next_chunk(_READ_SIZE), b""))
-
-
-class ULZFile(io.BufferedIOBase):
+class ULZFile(CodecFile):
     """A ``.ulz`` file opened for reading ("rb") or writing ("wb", "xb", "ab"); see ``open``.
 
     Writing appends one frame (so "ab" adds a frame after those already there); the frame is
@@ -519,95 +472,12 @@ class ULZFile(io.BufferedIOBase):
         threads: int = 1,
         block_size: int = DEFAULT_BLOCK_SIZE,
     ) -> None:
-        if mode not in ("rb", "wb", "xb", "ab"):
-            raise ValueError(f"mode must be 'rb', 'wb', 'xb' or 'ab', not {mode!r}")
-        self._fp: IO[bytes]
-        if isinstance(file, str | bytes | os.PathLike):
-            self._fp, self._owns = builtins.open(file, mode), True  # noqa: SIM115 - closed by close()
-            self.name = os.fsdecode(file)
-        elif hasattr(file, "read" if mode == "rb" else "write"):
-            self._fp, self._owns = file, False
-            self.name = getattr(file, "name", "")
-        else:
-            raise TypeError("file must be a path or a binary file object")
-        self.mode = mode
-        self._reader: io.BufferedReader | None = None
-        self._writer: Compressor | None = None
-        try:
-            if mode == "rb":
-                self._reader = io.BufferedReader(_FrameReader(self._fp, threads), 1 << 17)
-            else:
-                self._writer = Compressor(level, threads, block_size)
-        except BaseException:
-            if self._owns:
-                self._fp.close()
-            raise
-
-    def readable(self) -> bool:
-        self._check_open()
-        return self._reader is not None
-
-    def writable(self) -> bool:
-        self._check_open()
-        return self._writer is not None
-
-    def seekable(self) -> bool:
-        return False
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError("I/O operation on closed file")
-
-    def _need_reader(self) -> io.BufferedReader:
-        self._check_open()
-        if self._reader is None:
-            raise io.UnsupportedOperation("not open for reading")
-        return self._reader
-
-    def read(self, size: int | None = -1) -> bytes:
-        return self._need_reader().read(size)
-
-    def read1(self, size: int = -1) -> bytes:
-        return self._need_reader().read1(size)
-
-    def readinto(self, buffer: Any) -> int:
-        return self._need_reader().readinto(buffer)
-
-    def readinto1(self, buffer: Any) -> int:
-        return self._need_reader().readinto1(buffer)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        return self._need_reader().readline(size)
-
-    def peek(self, size: int = 0) -> bytes:
-        return self._need_reader().peek(size)
-
-    def write(self, data: Buffer) -> int:
-        self._check_open()
-        if self._writer is None:
-            raise io.UnsupportedOperation("not open for writing")
-        self._fp.write(self._writer.compress(data))
-        return len(_byte_view(data))
-
-    def flush(self) -> None:
-        self._check_open()
-        if self._writer is not None:
-            self._fp.flush()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            if self._writer is not None:
-                self._fp.write(self._writer.flush())
-                self._fp.flush()
-        finally:
-            try:
-                if self._owns:
-                    self._fp.close()
-            finally:
-                self._reader = self._writer = None
-                super().close()
+        super().__init__(
+            file,
+            mode,
+            lambda: Decompressor(threads, concatenated=True),
+            lambda: Compressor(level, threads, block_size),
+        )
 
 
 def open(
@@ -620,36 +490,6 @@ def open(
 ) -> ULZFile:
     """Open a ``.ulz`` file (path or binary file object) as a binary file object; see ``ULZFile``."""
     return ULZFile(file, mode, level=level, threads=threads, block_size=block_size)
-
-
-@contextlib.contextmanager
-def _source(src: PathOrFile) -> Iterator[IO[bytes]]:
-    if isinstance(src, str | os.PathLike):
-        with builtins.open(src, "rb") as fp:
-            yield fp
-    else:
-        yield src
-
-
-@contextlib.contextmanager
-def _sink(dst: PathOrFile | None, overwrite: bool) -> Iterator[IO[bytes] | None]:
-    if isinstance(dst, str | os.PathLike):
-        with atomic_write(dst, overwrite=overwrite) as fp:
-            yield fp
-    else:
-        yield dst
-
-
-def _size(fp: IO[bytes]) -> int | None:
-    """Bytes left to read in ``fp`` if it is a regular file (for the progress bar)."""
-    try:
-        return max(os.fstat(fp.fileno()).st_size - fp.tell(), 0) or None
-    except (OSError, AttributeError, ValueError):
-        return None
-
-
-def _label(src: PathOrFile) -> str:
-    return os.fspath(src) if isinstance(src, str | os.PathLike) else getattr(src, "name", "") or "stream"
 
 
 def compress_file(
@@ -667,20 +507,7 @@ def compress_file(
     (bytes read, bytes written).
     """
     comp = Compressor(level, threads, block_size)
-    n_in = n_out = 0
-    with _source(src) as fin, _sink(dst, overwrite) as fout:
-        assert fout is not None
-        with progress_bar(_size(fin), f"ulz {_label(src)}") as bar:
-            while chunk := fin.read(block_size):
-                n_in += len(chunk)
-                out = comp.compress(chunk)
-                fout.write(out)
-                n_out += len(out)
-                bar.update(len(chunk))
-            out = comp.flush()
-            fout.write(out)
-            n_out += len(out)
-    return n_in, n_out
+    return encode_file(comp, src, dst, chunk=block_size, overwrite=overwrite, desc="ulz")
 
 
 def decompress_file(
@@ -691,13 +518,5 @@ def decompress_file(
     ``dst=None`` only checks the data (as ``ulz -t``). A ``dst`` path is written atomically and not
     overwritten unless ``overwrite``. Returns (compressed bytes read, decoded bytes).
     """
-    n_out = 0
-    with _source(src) as fin, _sink(dst, overwrite) as fout:
-        reader = _FrameReader(fin, threads)
-        with progress_bar(_size(fin), f"unulz {_label(src)}") as bar:
-            while chunk := reader.next_chunk(_READ_SIZE):
-                if fout is not None:
-                    fout.write(chunk)
-                n_out += len(chunk)
-                bar.update(reader.consumed - bar.n)
-    return reader.consumed, n_out
+    dec = Decompressor(threads, concatenated=True)
+    return decode_file(dec, src, dst, overwrite=overwrite, desc="unulz")
