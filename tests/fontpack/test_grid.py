@@ -7,7 +7,15 @@ from hypothesis import strategies as st
 
 from everybit.common.errors import UsageError
 from everybit.fontpack import detect_grid, fonts
-from everybit.fontpack.grid import Grid, detect_grid_array, fit_axis, manual_grid, parse_grid
+from everybit.fontpack.grid import (
+    AxisFit,
+    Grid,
+    detect_grid_array,
+    fit_axis,
+    fit_cuts,
+    manual_grid,
+    parse_grid,
+)
 from tests.fontpack import fontgen
 
 
@@ -103,6 +111,81 @@ def test_detected_pitch_on_random_glyph_sheets(cw, ch, gap, margin, cols, rows, 
     assert (g.cell_w + g.gap_x, g.cell_h + g.gap_y) == (cw + gap, ch + gap)
     assert (g.cols, g.rows) == (cols, rows)
     assert not sheet[~g.cell_mask(*sheet.shape)].any()  # every glyph inside a cell
+
+
+# Ink (% of pixels) per row and per column of the glyphs of two Debian console fonts whose sheets have no row
+# blank in every cell: Uni2-Terminus12x6 (accents on top, descenders below, both rare) and Uni2-VGA28x16 (an
+# 8x14 font drawn at twice the size). The emptiest rows are the last ones, so the cells were once placed to
+# start there (at +0+10 and +0+2, 31 rows of cells).
+TERMINUS_6X12 = ((6, 6, 27, 21, 35, 33, 33, 27, 26, 41, 4, 4), (30, 21, 29, 20, 29, 2), 1)
+VGA_16X28 = ((8, 13, 23, 32, 28, 37, 42, 45, 40, 39, 41, 47, 8, 9), (25, 40, 31, 32, 34, 39, 28, 5), 2)
+
+
+def _profiled_cells(count, font, seed):
+    """Random glyphs with a font's ink per row and column (``TERMINUS_6X12``), each pixel on its own."""
+    rows, cols, scale = font
+    r, c = np.array(rows) / 100, np.array(cols) / 100
+    p = np.outer(r / r.mean(), c / c.mean()) * (r.mean() + c.mean()) / 2
+    cells = np.random.default_rng(seed).random((count, len(r), len(c))) < p
+    return cells.repeat(scale, axis=1).repeat(scale, axis=2)
+
+
+def _spleen_5x8_cells(seed):
+    """512 glyphs like those of Debian's spleen-5x8.psfu: blank control characters (0-31, 128-159), strokes in
+    rows 1-6 and columns 0-3 (a few reach the top or bottom row), then cells of random pixels, half ink, that
+    fill their cells edge to edge (no column or row is blank in every cell)."""
+    rng = np.random.default_rng(seed)
+    cells = np.zeros((512, 8, 5), bool)
+    for i, cell in enumerate(cells):
+        if i < 32 or 128 <= i < 160:
+            continue
+        if i >= 160:
+            cell[:] = rng.random((8, 5)) < 0.49
+            continue
+        top, bottom = (0 if rng.random() < 0.07 else 1), (8 if rng.random() < 0.07 else 7)
+        for _ in range(rng.integers(1, 4)):
+            x, (y0, y1) = rng.integers(0, 4), sorted(rng.integers(top, bottom, 2))
+            cell[y0 : y1 + 1, x] = True
+        for _ in range(rng.integers(1, 4)):
+            y, (x0, x1) = rng.integers(top, bottom), sorted(rng.integers(0, 4, 2))
+            cell[y, x0 : x1 + 1] = True
+    return cells
+
+
+@pytest.mark.parametrize("margin", [0, 3])
+@pytest.mark.parametrize(
+    ("font", "seed"),
+    [
+        (TERMINUS_6X12, 0),
+        (TERMINUS_6X12, 3),
+        (TERMINUS_6X12, 4),
+        (VGA_16X28, 0),
+        (VGA_16X28, 1),
+        (VGA_16X28, 2),
+    ],
+    ids=[
+        "terminus-6x12-0",
+        "terminus-6x12-3",
+        "terminus-6x12-4",
+        "vga-16x28-0",
+        "vga-16x28-1",
+        "vga-16x28-2",
+    ],
+)
+def test_cells_start_at_the_first_glyph_row_without_blank_rows(font, seed, margin):
+    cells = _profiled_cells(512, font, seed)
+    drawn = Grid(cells.shape[2], cells.shape[1], margin, margin, 0, 0, 16, 32)
+    assert detect_grid_array(fontgen.layout(cells, drawn, margin)).grid == drawn
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_small_cells_filled_edge_to_edge(seed):
+    drawn = Grid(5, 8, 0, 0, 0, 0, 16, 32)
+    ink = fontgen.layout(_spleen_5x8_cells(seed), drawn, 0)
+    assert fit_axis(ink.sum(axis=0)).count == 1  # no column blank enough in every cell: no edge
+    assert detect_grid_array(ink).grid == drawn  # found from where strokes join neighbouring rows (columns)
+    across = AxisFit(5, 0, 5, 0, 16, 0, 0.5)
+    assert (fit_cuts(ink, across).pitch, fit_cuts(ink.T, AxisFit(8, 0, 8, 0, 32, 0, 0.5)).pitch) == (8, 5)
 
 
 def test_fit_axis_on_a_plain_period():

@@ -10,11 +10,22 @@ Detection (``detect_grid``) works on each axis alone, on the ink profile (ink pi
    with a moving average over p), replaced by its smallest divisor d for which folding by p instead of d
    explains no more than noise (F test): a multiple of the true pitch fits as well. A pitch whose fold
    has no low-ink phase (cells need edges) or explains little is no grid: that axis is one cell;
-2. phase and gutter: the separator is the longest cyclic run of the least-inked phases (columns or rows blank
-   in every cell, when there are any). The gutter is a part of it (none when no phase is blank) and cells
-   start after the gutter; of all such layouts the one wins that leaves the least ink outside the cells, then
-   has the most even margins (sheets are drawn centred), then has the narrowest gutter (a column blank in
-   every glyph may be part of the glyphs' cells as well as a gutter), then fits the most cells.
+2. phase and gutter: the separator is the longest cyclic run of blank phases (columns or rows blank in every
+   cell) when there are any, else the run of low-ink phases around the emptiest one (within ``LOW_BAND`` of
+   the range of the phase means: glyphs with accents on top and descenders below leave both ends of their
+   cells nearly empty, and the very emptiest phase need not be the first of a cell). The gutter is a part of
+   a blank separator (none otherwise) and cells start after the gutter, anywhere in the separator; of all
+   such layouts the one wins that leaves the least ink outside the cells (a sheet rendered from a font often
+   has ink in its first and last rows: then only the true phase covers it all), then has the most even
+   margins (sheets are drawn centred), then has the narrowest gutter (a column blank in every glyph may be
+   part of the glyphs' cells as well as a gutter), then fits the most cells;
+3. glyphs that fill their cells (small fonts, block graphics, many unused slots drawn as noise) may leave an
+   axis without a period or without a low-ink phase. That axis is fitted again (``fit_cuts``) on where
+   strokes join neighbouring rows (columns): within each cell across (single columns when the other axis
+   has no cells either) a glyph's rows are joined by its strokes while a cell border is crossed only where
+   two glyphs touch. The same pitch search runs on that profile (a weaker signal: ``MIN_CUT_SCORE``) and
+   cells start after the least-joined phases, the same way (least ink outside, then fewest joins cut, then
+   even margins). When both axes need it, both are fitted twice, each within the cells the other found.
 
 Images without any periodic structure come out as one cell, which compresses fine.
 """
@@ -22,6 +33,7 @@ Images without any periodic structure come out as one cell, which compresses fin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +49,8 @@ EDGE_RATIO = 0.8  # the emptiest phase must hold at most this share of the fulle
 # A phase of d blank in every period (blank separators) is evidence enough up to F < F_BLANK.
 F_NOISE, F_CRIT, EDGE_KEEP, F_BLANK = 3.0, 15.0, 0.8, 60.0
 DIVISOR_SCORE = 0.6  # ... and a divisor must also explain this share of the variance p explains
+LOW_BAND = 0.3  # no blank phase: cells start in the phases this close to the emptiest (share of the range)
+MIN_CUT_SCORE = 0.1  # the same for the joins of rows (fit_cuts): a weaker signal, tried only as a fallback
 NEAR_SCORE = 0.9  # a shorter pitch (not a divisor) with this share of the best score is preferred
 
 
@@ -212,6 +226,19 @@ def _cyclic_runs(flags: np.ndarray) -> tuple[int, int]:
     return best_start, best_len
 
 
+def _valley(flags: np.ndarray, at: int) -> tuple[int, int]:
+    """(start, length) of the cyclic run of True in ``flags`` that holds index ``at``."""
+    p = len(flags)
+    if flags.all():
+        return 0, p
+    start, length = at, 1
+    while flags[(start - 1) % p]:
+        start, length = (start - 1) % p, length + 1
+    while flags[(at + 1) % p]:
+        at, length = at + 1, length + 1
+    return start, length
+
+
 def _f_ratio(profile: np.ndarray, d: int, p: int) -> float:
     """F statistic of folding by the multiple ``p`` instead of ``d``: about 1 when the extra phases only fit
     noise (so ``d`` is the period), large when ``d`` misses real structure."""
@@ -239,18 +266,14 @@ def _edge(profile: np.ndarray, p: int) -> float:
     return 1.0 - float(means.min()) / max(float(means.mean()), 1e-12)
 
 
-def fit_axis(profile: np.ndarray) -> AxisFit:
-    """The cell layout along one axis from its ink profile (see the module docstring)."""
+def _pitches(profile: np.ndarray, min_score: float) -> Iterator[tuple[int, float]]:
+    """Candidate periods of ``profile``, best first, each with its score (see the module docstring)."""
     n = len(profile)
-    none = AxisFit(n, 0, n, 0, 1, 0, 0.0)
-    if n < 2 * MIN_PITCH or not profile.any():
-        return none
-    profile = profile.astype(np.float64)
     pitches = np.arange(MIN_PITCH, n // 2 + 1)
     scores = _fold_scores(profile, pitches)
     order = np.argsort(-scores, kind="stable")
     for k in order[:8].tolist():  # the best few pitches; the first that also has cell edges wins
-        if scores[k] < MIN_SCORE:
+        if scores[k] < min_score:
             break
         p = int(pitches[k])
         # a shorter pitch (not a divisor: those are tested below) that fits nearly as well is the period
@@ -261,17 +284,82 @@ def fit_axis(profile: np.ndarray) -> AxisFit:
             p = near[0]
         edge_p = _edge(profile, p)
         for d in range(MIN_PITCH, p):  # a multiple of the period fits as well: take the period
-            if p % d or scores[d - MIN_PITCH] < max(MIN_SCORE, DIVISOR_SCORE * scores[p - MIN_PITCH]):
+            if p % d or scores[d - MIN_PITCH] < max(min_score, DIVISOR_SCORE * scores[p - MIN_PITCH]):
                 continue
             f = _f_ratio(profile, d, p)
             edge_d = _edge(profile, d)
             if f < F_NOISE or (f < F_CRIT and edge_d >= EDGE_KEEP * edge_p) or (f < F_BLANK and edge_d == 1):
                 p = d
                 break
-        fit = _phase(profile, p, float(scores[p - MIN_PITCH]))
+        yield p, float(scores[p - MIN_PITCH])
+
+
+def fit_axis(profile: np.ndarray) -> AxisFit:
+    """The cell layout along one axis from its ink profile (see the module docstring)."""
+    n = len(profile)
+    none = AxisFit(n, 0, n, 0, 1, 0, 0.0)
+    if n < 2 * MIN_PITCH or not profile.any():
+        return none
+    profile = profile.astype(np.float64)
+    for p, score in _pitches(profile, MIN_SCORE):
+        fit = _phase(profile, p, score)
         if fit is not None:
             return fit
     return none
+
+
+def _cut_profile(ink: np.ndarray, across: AxisFit) -> np.ndarray:
+    """For each pair of neighbouring rows of ``ink``: in how many strips both rows hold ink, the strips being
+    the cells across (``across``, the other axis's fit) or single columns when that axis has no cells. A
+    glyph's strokes join its rows; a cell border is crossed only where the glyphs above and below touch."""
+    h, w = ink.shape
+    pitch, start = (across.pitch, across.start) if across.count > 1 else (1, 0)
+    k = (w - start) // pitch
+    strips = ink[:, start : start + k * pitch].reshape(h, k, pitch).any(axis=2)
+    return (strips[:-1] & strips[1:]).sum(axis=1)
+
+
+def fit_cuts(ink: np.ndarray, across: AxisFit) -> AxisFit:
+    """The rows of cells of ``ink`` from where its strokes join rows (``_cut_profile``): for glyphs that fill
+    their cells, whose ink profile shows no period or no cell edge (see the module docstring)."""
+    profile = ink.sum(axis=1).astype(np.float64)
+    n = len(profile)
+    none = AxisFit(n, 0, n, 0, 1, 0, 0.0)
+    cuts = _cut_profile(ink, across).astype(np.float64)
+    if n < 2 * MIN_PITCH + 1 or not cuts.any():
+        return none
+    for p, score in _pitches(cuts, MIN_CUT_SCORE):
+        fit = _cut_phase(profile, cuts, p, score)
+        if fit is not None:
+            return fit
+    return none
+
+
+def _cut_phase(profile: np.ndarray, cuts: np.ndarray, p: int, score: float) -> AxisFit | None:
+    """Where cells of pitch ``p`` start by the joins ``cuts`` (``cuts[y]``: rows y and y + 1): after the
+    rows least joined to the next, at the one of those that leaves the least ink outside the cells, then the
+    fewest joins cut, then the most even margins, then the most cells."""
+    n = len(profile)
+    y = np.arange(len(cuts))
+    means = np.bincount(y % p, cuts, p) / np.bincount(y % p, minlength=p)
+    low = means <= means.min() + LOW_BAND * float(means.max() - means.min())
+    run_start, run_len = _valley(low, int(np.argmin(means)))
+    cs = np.concatenate([[0.0], np.cumsum(profile)])
+    best: tuple | None = None
+    for a in range(run_len):
+        phase = (run_start + a) % p
+        x0 = (phase + 1) % p
+        count = (n - x0) // p
+        if count < 2:
+            continue
+        inside = cs[x0 + count * p] - cs[x0]
+        right = n - (x0 + count * p)
+        key = (cs[-1] - inside, means[phase], abs(x0 - right), -count, x0)
+        if best is None or key < best:
+            best = key
+    if best is None:
+        return None
+    return AxisFit(p, best[4], p, 0, -best[3], 0, score)
 
 
 def _phase(profile: np.ndarray, p: int, score: float) -> AxisFit | None:
@@ -281,9 +369,11 @@ def _phase(profile: np.ndarray, p: int, score: float) -> AxisFit | None:
     means = np.bincount(x % p, profile, p) / np.bincount(x % p, minlength=p)
     if means.min() > EDGE_RATIO * means.max():
         return None
-    low = means <= means.min() + 1e-9
-    run_start, run_len = _cyclic_runs(low)
     blank = means.min() == 0
+    # blank phases, else the band of least-inked ones: with no blank separator the cut can be anywhere in it
+    band = 1e-9 if blank else LOW_BAND * float(means.max() - means.min())
+    low = means <= means.min() + band
+    run_start, run_len = _cyclic_runs(low) if blank else _valley(low, int(np.argmin(means)))
     cs = np.concatenate([[0.0], np.cumsum(profile)])
     total = cs[-1]
     best: tuple | None = None
@@ -313,6 +403,14 @@ def detect_grid_array(ink: np.ndarray) -> Detection:
     h, w = ink.shape
     fx = fit_axis(ink.sum(axis=0))
     fy = fit_axis(ink.sum(axis=1))
+    # glyphs that fill their cells (small fonts, block graphics) may show no cell edge in the ink profile:
+    # then where strokes join rows (columns) tells, within the cells found across if there are any
+    redo_x, redo_y = fx.count == 1, fy.count == 1
+    for _ in range(2 if redo_x and redo_y else 1):  # both: again, each within the other's cells found
+        if redo_y:
+            fy = fit_cuts(ink, fx)
+        if redo_x:
+            fx = fit_cuts(ink.T, fy)
     if fx.count == 1:
         fx = AxisFit(w, 0, w, 0, 1, fx.separator, fx.score)
     if fy.count == 1:
