@@ -18,6 +18,7 @@ def _extensions() -> list[Extension]:
             Extension(
                 ".".join(rel.parts),
                 sources=[str(c_file.relative_to(Path(__file__).parent))],
+                include_dirs=[str(SRC / "everybit" / "common")],  # _glue.h
                 extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra"],
             )
         )

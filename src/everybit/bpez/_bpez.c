@@ -13,6 +13,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_glue.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -306,12 +307,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "everybit.bpez._bpez"
 PyMODINIT_FUNC PyInit__bpez(void) {
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    PyObject *errors = PyImport_ImportModule("everybit.common.errors");
-    PyObject *base = errors ? PyObject_GetAttrString(errors, "CorruptDataError") : NULL;
-    Py_XDECREF(errors);
-    if (!base) { Py_DECREF(m); return NULL; }
-    BPEZError = PyErr_NewExceptionWithDoc("everybit.bpez.BPEZError", "Raised for any bpez decoding failure.", base, NULL);
-    Py_DECREF(base);
+    BPEZError = new_corrupt_error("everybit.bpez.BPEZError", "Raised for any bpez decoding failure.");
     if (!BPEZError || PyModule_AddObjectRef(m, "BPEZError", BPEZError) < 0 ||
         PyModule_AddIntConstant(m, "MAX_CYCLES", MAX_CYCLES) < 0) {
         Py_DECREF(m);

@@ -29,6 +29,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_glue.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,39 +575,6 @@ static CErr decode_all(const uint8_t *in, size_t len, uint8_t *pix, const int64_
 
 static PyObject *FontpackError;
 
-/* Maps positional + keyword arguments of a METH_FASTCALL call onto slots; unset slots stay NULL. */
-static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                      const char *const *names, int nnames, int nrequired, PyObject **slots) {
-    if (nargs > nnames) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, nnames, nargs);
-        return -1;
-    }
-    for (int i = 0; i < nnames; i++) slots[i] = i < nargs ? args[i] : NULL;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        const char *key = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
-        if (!key) return -1;
-        int i = 0;
-        while (i < nnames && strcmp(names[i], key)) i++;
-        if (i == nnames) {
-            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%s'", fname, key);
-            return -1;
-        }
-        if (slots[i]) {
-            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname, key);
-            return -1;
-        }
-        slots[i] = args[nargs + k];
-    }
-    for (int i = 0; i < nrequired; i++) {
-        if (!slots[i]) {
-            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, names[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Validated shapes: a C-contiguous buffer of native int64 (height, width) pairs. */
 typedef struct {
     Py_buffer view;
@@ -853,14 +821,7 @@ PyMODINIT_FUNC PyInit__jbigctx(void) {
     init_tables();
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    /* FontpackError is a CorruptDataError (and so a ValueError), like every everybit decoding failure. */
-    PyObject *errors = PyImport_ImportModule("everybit.common.errors");
-    PyObject *base = errors ? PyObject_GetAttrString(errors, "CorruptDataError") : NULL;
-    Py_XDECREF(errors);
-    if (!base) { Py_DECREF(m); return NULL; }
-    FontpackError = PyErr_NewExceptionWithDoc("everybit.fontpack.FontpackError",
-                                              "Raised for any fontpack decoding failure.", base, NULL);
-    Py_DECREF(base);
+    FontpackError = new_corrupt_error("everybit.fontpack.FontpackError", "Raised for any fontpack decoding failure.");
     if (!FontpackError || PyModule_AddObjectRef(m, "FontpackError", FontpackError) < 0 ||
         PyModule_AddIntConstant(m, "MAX_PERIOD", MAX_PERIOD) < 0 ||
         PyModule_AddIntConstant(m, "MAX_WIDTH", (long)MAX_WIDTH) < 0 ||

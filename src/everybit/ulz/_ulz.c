@@ -14,6 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_glue.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -431,39 +432,6 @@ static uint64_t xxh64(const uint8_t *p, size_t len, uint64_t seed) {
 
 static PyObject *ULZError;
 
-/* Maps positional + keyword arguments of a METH_FASTCALL call onto slots; unset slots stay NULL. */
-static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                      const char *const *names, int nnames, int nrequired, PyObject **slots) {
-    if (nargs > nnames) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, nnames, nargs);
-        return -1;
-    }
-    for (int i = 0; i < nnames; i++) slots[i] = i < nargs ? args[i] : NULL;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        const char *key = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
-        if (!key) return -1;
-        int i = 0;
-        while (i < nnames && strcmp(names[i], key)) i++;
-        if (i == nnames) {
-            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%s'", fname, key);
-            return -1;
-        }
-        if (slots[i]) {
-            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname, key);
-            return -1;
-        }
-        slots[i] = args[nargs + k];
-    }
-    for (int i = 0; i < nrequired; i++) {
-        if (!slots[i]) {
-            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, names[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static int get_level(PyObject *obj, int *level) {
     if (!obj) { *level = 1; return 0; }
     long v = PyLong_AsLong(obj);
@@ -743,13 +711,7 @@ PyMODINIT_FUNC PyInit__ulz(void) {
     if (pthread_key_create(&workspace_key, free)) return PyErr_NoMemory();
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    /* ULZError is a CorruptDataError (and so a ValueError), like every everybit decoding failure. */
-    PyObject *errors = PyImport_ImportModule("everybit.common.errors");
-    PyObject *base = errors ? PyObject_GetAttrString(errors, "CorruptDataError") : NULL;
-    Py_XDECREF(errors);
-    if (!base) { Py_DECREF(m); return NULL; }
-    ULZError = PyErr_NewExceptionWithDoc("everybit.ulz.ULZError", "Raised for any ULZ decoding failure.", base, NULL);
-    Py_DECREF(base);
+    ULZError = new_corrupt_error("everybit.ulz.ULZError", "Raised for any ULZ decoding failure.");
     if (!ULZError || PyModule_AddObjectRef(m, "ULZError", ULZError) < 0 ||
         PyModule_AddIntConstant(m, "MAX_LEVEL", MAX_LEVEL) < 0 ||
         PyModule_AddIntConstant(m, "MAX_DISTANCE", MAX_DIST) < 0) {
