@@ -18,8 +18,3 @@ def test_demo_section_on_a_small_sample(monkeypatch, tmp_path):
     for i, chart in enumerate(section.charts):
         assert chart.save_png(tmp_path / f"{i}.png").read_bytes()[:4] == b"\x89PNG"
         assert "<svg" in chart.to_svg()
-
-
-def test_sample_is_deterministic_and_sized():
-    assert demo.sample(100_000) == demo.sample(100_000)
-    assert len(demo.sample(100_000)) == 100_000

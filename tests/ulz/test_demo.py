@@ -16,8 +16,3 @@ def test_demo_section_on_a_small_sample(monkeypatch, tmp_path):
     [chart] = section.charts
     assert chart.kind == "scatter" and chart.logx
     assert chart.save_png(tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_sample_is_deterministic_and_sized():
-    assert demo.sample(100_000) == demo.sample(100_000)
-    assert len(demo.sample(100_000)) == 100_000

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import platform
 import statistics
-import sysconfig
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import deflate
 
 from everybit import bpez
-from everybit.common import DataUnavailableError
 from everybit.common.parallel import available_cores
 from everybit.common.report import Chart, Section, Series, Table
+from everybit.common.samples import stdlib_sample
 
 SAMPLE_BYTES = 1 << 20
 RUNS = 3  # timed runs per codec and direction; the median is shown
@@ -33,17 +31,6 @@ class Codec:
     name: str
     compress: Callable[[bytes], bytes]
     decompress: Callable[[bytes], bytes]
-
-
-def sample(limit: int = SAMPLE_BYTES) -> bytes:
-    """The first ``limit`` bytes of the stdlib's top-level ``*.py`` files, sorted by name."""
-    parts, size = [], 0
-    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
-        parts.append(path.read_bytes())
-        size += len(parts[-1])
-        if size >= limit:
-            return b"".join(parts)[:limit]
-    raise DataUnavailableError(f"the Python standard library sources hold under {limit:,} bytes here")
 
 
 def codecs(size: int) -> list[Codec]:
@@ -78,7 +65,7 @@ def _seconds(fn: Callable[[bytes], Any], arg: bytes) -> float:
 
 
 def demo(ctx: Any) -> Section:
-    data = sample()
+    data = stdlib_sample(SAMPLE_BYTES)
     rows = []
     for codec in codecs(len(data)):
         packed = codec.compress(data)  # also the warm-up

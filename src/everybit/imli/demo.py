@@ -11,32 +11,19 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import sysconfig
 import tarfile
 import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from everybit.common import DataUnavailableError
 from everybit.common.report import Chart, Section, Series, Table
+from everybit.common.samples import stdlib_files
 from everybit.imli.archive import Archive
 
 TREE_BYTES = 1 << 20  # of distinct sources; the copied folder comes on top
 STAMP = 1_704_067_200  # 2024-01-01 00:00:00 UTC: the files' dates, so what changed is known
 FOLDERS = 4
-
-
-def _sources(limit: int = TREE_BYTES) -> list[tuple[str, bytes]]:
-    """(name, bytes) of the stdlib's top-level ``*.py`` files, in name order, up to ``limit`` bytes."""
-    found, size = [], 0
-    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
-        data = path.read_bytes()
-        found.append((path.name, data))
-        size += len(data)
-        if size >= limit:
-            return found
-    raise DataUnavailableError(f"the Python standard library sources hold under {limit:,} bytes here")
 
 
 def _write_tree(root: Path, files: dict[str, bytes], newer: set[str] | frozenset = frozenset()) -> None:
@@ -59,7 +46,7 @@ def _read_tree(root: Path) -> dict[str, bytes]:
 
 def versions_of_tree() -> tuple[dict[str, bytes], dict[str, bytes]]:
     """The files of version 1 and version 2 (relative names -> contents)."""
-    sources = _sources()
+    sources = stdlib_files(TREE_BYTES)
     v1 = {f"src/pkg{i % FOLDERS}/{name}": data for i, (name, data) in enumerate(sources)}
     v1.update(
         {f"copy/{name[len('src/') :]}": data for name, data in v1.items() if name.startswith("src/pkg0/")}

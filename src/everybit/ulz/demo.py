@@ -10,17 +10,15 @@ from __future__ import annotations
 import importlib
 import platform
 import statistics
-import sysconfig
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from everybit import ulz
-from everybit.common import DataUnavailableError
 from everybit.common.report import Chart, Section, Series, Table
+from everybit.common.samples import stdlib_sample
 from everybit.ulz import frame
 
 SAMPLE_BYTES = 512 * 1024
@@ -33,17 +31,6 @@ class Codec:
     setting: str
     compress: Callable[[bytes], bytes]
     decompress: Callable[[bytes], bytes]
-
-
-def sample(limit: int = SAMPLE_BYTES) -> bytes:
-    """The first ``limit`` bytes of the stdlib's top-level ``*.py`` files, sorted by name."""
-    parts, size = [], 0
-    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
-        parts.append(path.read_bytes())
-        size += len(parts[-1])
-        if size >= limit:
-            return b"".join(parts)[:limit]
-    raise DataUnavailableError(f"the Python standard library sources hold under {limit:,} bytes here")
 
 
 def codecs() -> tuple[list[Codec], list[str]]:
@@ -113,7 +100,7 @@ def _rate(fn: Callable[[bytes], Any], arg: bytes, nbytes: int) -> float:
 
 
 def demo(ctx: Any) -> Section:
-    data = sample()
+    data = stdlib_sample(SAMPLE_BYTES)
     found, missing = codecs()
     rows, points = [], {}
     for codec in found:
