@@ -11,6 +11,7 @@ Debian packages are fetched with `apt-get download` and unpacked with `dpkg-deb 
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import hashlib
 import importlib.metadata
@@ -435,6 +436,171 @@ def stdlib_corpus(stdlib_dir: Path | None = None) -> Path:
         }
 
     return _cached(name, f"{name}.txt", build)
+
+
+# ---------------------------------------------------------------- tokenizer corpora
+
+# Train/held-out split unit: a block ends just after the first newline at or past TOK_BLOCK bytes from its
+# start; block i is held out iff i % TOK_HELD_EVERY == TOK_HELD_INDEX, so held-out text is never trained on
+# and is spread over the whole corpus.
+TOK_BLOCK = 64 * 1024
+TOK_HELD_EVERY, TOK_HELD_INDEX = 20, 7
+TOK_SCHEME = (
+    f"{TOK_BLOCK // 1024} KiB blocks (each cut just after the first newline at or past {TOK_BLOCK:,} bytes), "
+    f"index % {TOK_HELD_EVERY} == {TOK_HELD_INDEX} held out, the rest training candidates; whole blocks "
+    "picked evenly spaced over their set; lines that are not valid UTF-8 dropped"
+)
+# Math-like text: the TeX sources of the PARI/GP manuals (formulas on every page); (package, regex inside it).
+MATH_RECIPE: tuple[tuple[str, str], ...] = (("pari-doc", r"usr/share/pari/doc/[^/]+\.tex(\.gz)?"),)
+
+
+def _text_blocks(text: bytes) -> list[tuple[int, int, int]]:
+    """(index, start, end) of the TOK_BLOCK blocks that tile `text`, each ending with a whole line."""
+    blocks: list[tuple[int, int, int]] = []
+    start = 0
+    while start < len(text):
+        newline = text.find(b"\n", start + TOK_BLOCK - 1)
+        end = len(text) if newline < 0 else newline + 1
+        blocks.append((len(blocks), start, end))
+        start = end
+    return blocks
+
+
+def _spread_blocks(blocks: list[tuple[int, int, int]], size: int) -> list[tuple[int, int, int]]:
+    """As many evenly spaced whole blocks as fit in `size` bytes (all of them if they fit), in order."""
+    total = sum(end - start for _, start, end in blocks)
+    if total <= size:
+        return list(blocks)
+    for count in range(size * len(blocks) // total, 0, -1):
+        picks = [blocks[(2 * j + 1) * len(blocks) // (2 * count)] for j in range(count)]
+        if sum(end - start for _, start, end in picks) <= size:
+            return picks
+    raise ValueError(f"size {size:,} is smaller than any block of about {TOK_BLOCK:,} bytes")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _write_blocks(text: bytes, picks: list[tuple[int, int, int]], out: Path) -> int:
+    """Write the picked blocks to `out` less their lines that are not valid UTF-8 (a few Latin-1 lines in
+    debtext and in the stdlib tests); checks the result decodes strictly. Returns the dropped line count."""
+    dropped = 0
+    with open(out, "wb") as dst:
+        for _, start, end in picks:
+            chunk = text[start:end]
+            if not _is_utf8(chunk):
+                lines = chunk.splitlines(keepends=True)
+                kept = [line for line in lines if _is_utf8(line)]
+                chunk, dropped = b"".join(kept), dropped + len(lines) - len(kept)
+            dst.write(chunk)
+    out.read_bytes().decode()  # strict: raises if a cut or a line slipped through
+    return dropped
+
+
+def _split_corpus(key: str, source: Path, size: int, held_out: bool) -> Path:
+    """`size` bytes (at most) of `source` (debtext or the stdlib corpus): its held-out blocks or its training
+    candidates (TOK_SCHEME), evenly spaced whole blocks, so every region of the corpus is represented."""
+    parent = provenance(source)
+    parts = _part_map(parent) if source.name == "debtext.txt" else None
+    name = f"tok-{key}-{_size_label(size)}"
+
+    def build(out: Path) -> dict[str, Any]:
+        text = source.read_bytes()
+        own = [b for b in _text_blocks(text) if (b[0] % TOK_HELD_EVERY == TOK_HELD_INDEX) == held_out]
+        picks = _spread_blocks(own, size)
+        dropped = _write_blocks(text, picks, out)
+        meta: dict[str, Any] = {
+            "source": (
+                f"{'held-out' if held_out else 'training'} blocks of {source.name} "
+                f"(sha256 {parent['sha256']}): {len(picks)} of its {len(own)}, evenly spaced"
+            ),
+            "versions": parent["versions"],
+            "parent_sha256": parent["sha256"],
+            "scheme": TOK_SCHEME,
+            "dropped_non_utf8_lines": dropped,
+        }
+        if parts:  # source bytes per debtext part (a block counts for the part where it starts)
+            starts = [p["offset"] for p in parts]
+            per_part = dict.fromkeys((p["part"] for p in parts), 0)
+            for _, start, end in picks:
+                per_part[parts[bisect.bisect_right(starts, start) - 1]["part"]] += end - start
+            meta["part_bytes"] = per_part
+        meta["blocks"] = [list(b) for b in picks]  # [index, start, end) in the source
+        return meta
+
+    def fresh(meta: dict[str, Any]) -> bool:
+        return meta.get("parent_sha256") == parent["sha256"] and meta.get("scheme") == TOK_SCHEME
+
+    return _cached(name, f"{name}.txt", build, fresh=fresh)
+
+
+def _math_text(size: int) -> Path:
+    """`size` bytes (at most) of LaTeX/TeX math from MATH_RECIPE: the files' text (sorted, gunzipped, files
+    that are not valid UTF-8 skipped) concatenated, then evenly spaced whole blocks of it."""
+    name = f"tok-held-math-{_size_label(size)}"
+    recipe = [list(r) for r in MATH_RECIPE]
+
+    def build(out: Path) -> dict[str, Any]:
+        texts, files, skipped = [], [], []
+        with tempfile.TemporaryDirectory(prefix="everybit-math-") as work:
+            unpacked = fetch_debs(sorted({p for p, _ in MATH_RECIPE}), Path(work), "tokenizer_corpora")
+            for package, regex in MATH_RECIPE:
+                for rel, path in sorted(_regular_files(unpacked[package][0])):
+                    if not re.fullmatch(regex, rel):
+                        continue
+                    data = path.read_bytes()
+                    data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+                    if not _is_utf8(data):
+                        skipped.append(f"{package}:{rel}")
+                        continue
+                    texts.append(data if data.endswith(b"\n") else data + b"\n")
+                    files.append(f"{package}:{rel}")
+        if not texts:
+            message = f"tokenizer_corpora: no UTF-8 file matches {MATH_RECIPE!r}; the package layout changed"
+            raise DataUnavailable(f"{message}, update MATH_RECIPE in bench/data.py")
+        text = b"".join(texts)
+        picks = _spread_blocks(_text_blocks(text), size)
+        _write_blocks(text, picks, out)
+        return {
+            "source": (
+                f"TeX sources of {', '.join(p for p, _ in MATH_RECIPE)} ({len(files)} files, {len(text):,} "
+                f"bytes, sorted, concatenated): {len(picks)} evenly spaced {TOK_BLOCK // 1024} KiB blocks"
+            ),
+            "versions": {package: version for package, (_, version) in sorted(unpacked.items())},
+            "recipe": recipe,
+            "text_files": files,
+            "skipped_non_utf8": skipped,
+            "blocks": [list(b) for b in picks],
+        }
+
+    return _cached(name, f"{name}.txt", build, fresh=lambda meta: meta.get("recipe") == recipe)
+
+
+def tokenizer_corpora(
+    train_en: int = 50 * MB, train_code: int = 20 * MB, held: int = 2 * MB
+) -> dict[str, Path]:
+    """The tokenizer benchmark's corpora: train on English (debtext) + Python (the CPython stdlib), then
+    evaluate on held-out English and Python that no training file contains, and on math-like TeX, a domain
+    neither covers.
+
+    keys: 'train-en', 'train-code', 'held-en', 'held-code', 'held-math' -> UTF-8 text files (cached), each at
+    most its size (whole blocks, whole lines). Splits follow TOK_SCHEME, and each sidecar lists its blocks, so
+    disjointness can be checked from the sidecars alone. The stdlib's held-out blocks total ~1.6 MB: held-code
+    is all of them when `held` asks for more.
+    """
+    english, code = debtext(), stdlib_corpus()
+    return {
+        "train-en": _split_corpus("train-en", english, train_en, held_out=False),
+        "train-code": _split_corpus("train-code", code, train_code, held_out=False),
+        "held-en": _split_corpus("held-en", english, held, held_out=True),
+        "held-code": _split_corpus("held-code", code, held, held_out=True),
+        "held-math": _math_text(held),
+    }
 
 
 # ---------------------------------------------------------------- images

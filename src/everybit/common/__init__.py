@@ -3,7 +3,7 @@
 Nothing here imports a tool.
 """
 
-from everybit.common.atomic import atomic_write, atomic_write_bytes
+from everybit.common.atomic import atomic_dir, atomic_write, atomic_write_bytes
 from everybit.common.errors import (
     CorruptDataError,
     DataUnavailableError,
@@ -23,6 +23,7 @@ __all__ = [
     "MissingDependencyError",
     "OutputError",
     "UsageError",
+    "atomic_dir",
     "atomic_write",
     "atomic_write_bytes",
     "progress_bar",

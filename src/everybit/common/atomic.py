@@ -99,3 +99,37 @@ def atomic_write_bytes(
     """Write ``data`` to ``path`` atomically (see ``atomic_write`` for the options)."""
     with atomic_write(path, **kw) as fh:  # type: ignore[arg-type]
         fh.write(data)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """A fresh folder to fill that becomes ``path`` only when the ``with`` block ends without error.
+
+    For outputs made of several files (a tokenizer or model folder): readers see the old folder or the
+    complete new one. ``overwrite=False`` refuses a ``path`` that exists, unless it is an empty folder.
+    """
+    import shutil  # here, not at the top: codec CLIs import this module and start-up time counts
+
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise OutputError(f"{target}: already exists and is not empty (use --force to overwrite)")
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".{target.name}{TMP_MARK}{os.urandom(6).hex()}"
+        tmp.mkdir()
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot create a folder there ({exc.strerror})") from exc
+    old = parent / f".{target.name}{TMP_MARK}old-{os.urandom(6).hex()}"
+    try:
+        yield tmp
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp, target)
+        _fsync_dir(parent)
+    finally:
+        for leftover in (tmp, old):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
