@@ -14,7 +14,6 @@ import html
 import importlib.metadata
 import os
 import re
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ from time import perf_counter, process_time
 from typing import Any
 
 from bench import data, harness
-from bench.harness import Report, sha256_file
+from bench.harness import TIME, Report, Sample, run_measured, sha256_file
 
 MB = data.MB
 MIB = 1 << 20
@@ -39,7 +38,6 @@ REPEAT = 3  # timed runs per codec after one warm-up; the median is reported
 # and each holds about 4 block-sized buffers: the raw block, its pair-substituted copy, the deflate output,
 # and the deflate working state (libdeflate's near-optimal match finder and match cache are about a block).
 MEMORY_FACTOR = 8
-TIME = "/usr/bin/time"
 # command -> the Debian package that provides it
 DEBIAN_PACKAGES = {
     "gzip": "gzip",
@@ -59,10 +57,6 @@ class RoundTripError(RuntimeError):
     """A codec did not give back the bytes it was given."""
 
 
-class CommandFailed(RuntimeError):
-    """A measured command exited with a non-zero status."""
-
-
 class MissingTool(data.DataUnavailable):
     """A command the benchmark runs is not installed; the message names the Debian package."""
 
@@ -74,49 +68,6 @@ def require_tools(commands: Sequence[str] = tuple(DEBIAN_PACKAGES)) -> None:
         packages = " ".join(dict.fromkeys(DEBIAN_PACKAGES.get(c, c) for c in missing))
         names = ", ".join(f"`{c}`" for c in missing)
         raise MissingTool(f"bpez benchmark: {names} not found; run `apt-get install -y {packages}`")
-
-
-# ---------------------------------------------------------------- one measured process
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One run: wall seconds, CPU seconds (user + system) and peak RSS in bytes (None: not measured)."""
-
-    seconds: float
-    cpu_seconds: float
-    peak_rss: int | None
-
-
-def run_measured(argv: Sequence[str], stdout: Path, *, peak_rss: bool = True) -> Sample:
-    """Run `argv` (stdin empty, stdout into the file `stdout`) and measure it; CommandFailed (naming the
-    command and its last stderr line) if it exits non-zero.
-
-    Peak RSS is the child's own `ru_maxrss` as GNU time reports it (`%M`), with time's user and system
-    CPU. Not this process's `wait4`/`RUSAGE_CHILDREN`: Linux copies the parent's RSS high-water mark into
-    a forked child's `ru_maxrss` when it execs, so a benchmark holding a 120 MB corpus would see every
-    child as at least that big (`RUSAGE_CHILDREN` is also a maximum over all children, not a sum, so
-    deltas of it cannot isolate one run). GNU time itself is ~1 MB, well under any codec measured. Wall
-    time includes time's own fork (well under a millisecond)."""
-    report = stdout.with_name(stdout.name + ".rusage")
-    cmd = [TIME, "-f", "%M %U %S", "-o", str(report), *argv] if peak_rss else list(argv)
-    with open(stdout, "wb") as out, tempfile.TemporaryFile() as err:
-        start = perf_counter()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            err.seek(0)
-            lines = err.read().decode(errors="replace").strip().splitlines()
-            report.unlink(missing_ok=True)
-            last = lines[-1] if lines else "no message"
-            raise CommandFailed(f"`{shlex.join(argv)}` exited with status {proc.returncode}: {last}")
-    if not peak_rss:
-        return Sample(seconds, usage.ru_utime + usage.ru_stime, None)
-    rss_kb, user, system = report.read_text().split()[-3:]
-    report.unlink()
-    return Sample(seconds, float(user) + float(system), int(rss_kb) * 1024)
 
 
 # ---------------------------------------------------------------- codecs

@@ -11,9 +11,12 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import statistics
+import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -366,3 +369,52 @@ def update_readme(readme: Path | None = None, results_dir: Path | None = None) -
         return
     head = text[: start + len(START_MARK)]
     readme.write_text(f"{head}\n{readme_section(results_dir)}\n{text[end:]}")
+
+
+# ---------------------------------------------------------------- one measured process
+
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`): a child's own peak RSS
+
+
+class CommandFailed(RuntimeError):
+    """A measured command exited with a non-zero status."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One run: wall seconds, CPU seconds (user + system) and peak RSS in bytes (None: not measured)."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_rss: int | None
+
+
+def run_measured(argv: Sequence[str], stdout: Path, *, peak_rss: bool = True) -> Sample:
+    """Run `argv` (stdin empty, stdout into the file `stdout`) and measure it; CommandFailed (naming the
+    command and its last stderr line) if it exits non-zero.
+
+    Peak RSS is the child's own `ru_maxrss` as GNU time reports it (`%M`), with time's user and system
+    CPU. Not this process's `wait4`/`RUSAGE_CHILDREN`: Linux copies the parent's RSS high-water mark into
+    a forked child's `ru_maxrss` when it execs, so a benchmark holding a 120 MB corpus would see every
+    child as at least that big (`RUSAGE_CHILDREN` is also a maximum over all children, not a sum, so
+    deltas of it cannot isolate one run). GNU time itself is ~1 MB, well under any codec measured. Wall
+    time includes time's own fork (well under a millisecond)."""
+    report = stdout.with_name(stdout.name + ".rusage")
+    cmd = [TIME, "-f", "%M %U %S", "-o", str(report), *argv] if peak_rss else list(argv)
+    with open(stdout, "wb") as out, tempfile.TemporaryFile() as err:
+        start = perf_counter()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            err.seek(0)
+            lines = err.read().decode(errors="replace").strip().splitlines()
+            report.unlink(missing_ok=True)
+            last = lines[-1] if lines else "no message"
+            raise CommandFailed(f"`{shlex.join(argv)}` exited with status {proc.returncode}: {last}")
+    if not peak_rss:
+        return Sample(seconds, usage.ru_utime + usage.ru_stime, None)
+    rss_kb, user, system = report.read_text().split()[-3:]
+    report.unlink()
+    return Sample(seconds, float(user) + float(system), int(rss_kb) * 1024)

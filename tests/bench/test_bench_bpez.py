@@ -10,6 +10,7 @@ import pytest
 
 from bench import __main__ as bench_main
 from bench import bpez as bench_bpez
+from bench import harness
 from bench.data import DataUnavailable
 from bench.harness import Report
 
@@ -27,8 +28,8 @@ def py(code: str) -> tuple[str, ...]:
 def test_peak_rss_is_the_childs_own(tmp_path):
     ballast = bytearray(200 * MIB)  # the parent's high-water mark must not leak into the child's figure
     ballast[::4096] = b"\1" * (len(ballast) // 4096)
-    small = bench_bpez.run_measured(py("pass"), tmp_path / "small")
-    big = bench_bpez.run_measured(py("b = bytearray(80 << 20); b[::4096] = b'x' * 20480"), tmp_path / "big")
+    small = harness.run_measured(py("pass"), tmp_path / "small")
+    big = harness.run_measured(py("b = bytearray(80 << 20); b[::4096] = b'x' * 20480"), tmp_path / "big")
     del ballast
     assert small.peak_rss is not None and big.peak_rss is not None
     assert small.peak_rss < 40 * MIB < 80 * MIB <= big.peak_rss < 150 * MIB
@@ -38,10 +39,10 @@ def test_peak_rss_is_the_childs_own(tmp_path):
 
 def test_stdout_goes_to_the_file_and_failures_are_loud(tmp_path):
     out = tmp_path / "out"
-    sample = bench_bpez.run_measured(py("import sys; sys.stdout.write('hi')"), out, peak_rss=False)
+    sample = harness.run_measured(py("import sys; sys.stdout.write('hi')"), out, peak_rss=False)
     assert out.read_text() == "hi" and sample.peak_rss is None and sample.seconds > 0
-    with pytest.raises(bench_bpez.CommandFailed, match="exited with status 1: boom here"):
-        bench_bpez.run_measured(py("import sys; print('noise', file=sys.stderr); sys.exit('boom here')"), out)
+    with pytest.raises(harness.CommandFailed, match="exited with status 1: boom here"):
+        harness.run_measured(py("import sys; print('noise', file=sys.stderr); sys.exit('boom here')"), out)
 
 
 def _gzip_codecs():
@@ -89,7 +90,7 @@ def test_broken_codecs_fail_loudly(tmp_path):
     with pytest.raises(bench_bpez.RoundTripError, match="unstable: two compressions"):
         bench_bpez.bench_corpus("t", src, [unstable], repeat=1, peak_rss=False)
     not_gzip = bench_bpez.CliCodec("cat", "x", ("cat",), ("gzip", "-d", "-c"), ".gz")
-    with pytest.raises(bench_bpez.CommandFailed, match=r"gzip -d -c .* exited with status 1"):
+    with pytest.raises(harness.CommandFailed, match=r"gzip -d -c .* exited with status 1"):
         bench_bpez.bench_corpus("t", src, [not_gzip], repeat=1, peak_rss=False)
 
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
-from everybit.supertok.superbpe import byte_decoder, token_shape
+from everybit.common.bytelevel import byte_decoder
+from everybit.supertok.superbpe import token_shape
 
 
 def reference_bpe(words, counts, shapes, k, max_words=0, min_frequency=2):

@@ -130,15 +130,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     t.set_defaults(func=run_train)
 
     e = verb("eval", "bytes/token and friends of tokenizers on text files (one file = one domain)")
-    e.add_argument("--tokenizer", "-t", nargs="+", required=True, metavar="DIR", help="tokenizer folders")
-    e.add_argument("files", metavar="FILES", nargs="+", type=Path)
+    e.add_argument(
+        "--tokenizer",
+        "-t",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="tokenizer folders (or tokenizer.json files); the text files may follow them directly",
+    )
+    e.add_argument("files", metavar="FILES", nargs="*", type=Path)
     e.add_argument("--csv", type=Path, metavar="OUT", help="also write the table as CSV")
     e.add_argument("--chart", type=Path, metavar="OUT.png", help="also draw bytes/token as a bar chart")
     e.add_argument("-f", "--force", action="store_true", help="overwrite --csv/--chart outputs")
     e.set_defaults(func=run_eval)
 
     s = verb("show", "print how tokenizers cut a text (token boundaries marked with |)")
-    s.add_argument("--tokenizer", "-t", nargs="+", required=True, metavar="DIR")
+    s.add_argument(
+        "--tokenizer",
+        "-t",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="tokenizer folders (or tokenizer.json files); the text may follow them directly",
+    )
     s.add_argument("text", nargs="*", metavar="TEXT")
     s.add_argument("--file", type=Path, metavar="FILE", help="read the text from FILE instead")
     s.set_defaults(func=run_show)
@@ -148,6 +162,19 @@ def main() -> None:
     from everybit.cli import run_tool
 
     run_tool("supertok")
+
+
+def _split_tokenizers(args: argparse.Namespace, rest: str) -> None:
+    """`--tokenizer A B f1 f2`: argparse gives all four to --tokenizer; the tokenizers are the leading
+    folders and .json files, the rest belongs to the positional arguments."""
+    items = list(args.tokenizer)
+    n = 0
+    while n < len(items) and (Path(items[n]).is_dir() or items[n].endswith(".json")):
+        n += 1
+    n = max(n, 1)
+    args.tokenizer = items[:n]
+    tail = [Path(t) for t in items[n:]] if rest == "files" else items[n:]
+    setattr(args, rest, [*tail, *getattr(args, rest)])
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
@@ -193,6 +220,9 @@ def run_eval(args: argparse.Namespace) -> None:
     from everybit.common.atomic import atomic_write_bytes
     from everybit.supertok.evaluate import chart, evaluate, table
 
+    _split_tokenizers(args, "files")
+    if not args.files:
+        raise UsageError("no text files to evaluate on (FILES...)")
     rows = evaluate(args.tokenizer, args.files)
     result = table(rows)
     print(result.to_markdown())
@@ -211,6 +241,7 @@ def run_eval(args: argparse.Namespace) -> None:
 def run_show(args: argparse.Namespace) -> None:
     from everybit.supertok.evaluate import load_tokenizer, read_text
 
+    _split_tokenizers(args, "text")
     if args.file and args.text:
         raise UsageError("give TEXT or --file, not both")
     text = read_text(args.file) if args.file else " ".join(args.text)

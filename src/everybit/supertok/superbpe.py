@@ -14,23 +14,11 @@ from collections.abc import Callable
 import numpy as np
 from tokenizers import Tokenizer, models
 
+from everybit.common.bytelevel import byte_decoder
 from everybit.supertok._merges import MergeTrainer
 from everybit.supertok.pretok import byte_level
 
 _SPACE = frozenset(b" \t\n\r\x0b\x0c")
-
-
-def byte_decoder() -> dict[str, int]:
-    """The byte-level alphabet: printable character -> byte (GPT-2's table)."""
-    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
-    chars = list(printable)
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return {chr(c): b for b, c in zip(printable, chars, strict=True)}
 
 
 def token_shape(text: bytes) -> tuple[int, int, int]:
