@@ -165,16 +165,11 @@ def main() -> None:
 
 
 def _split_tokenizers(args: argparse.Namespace, rest: str) -> None:
-    """`--tokenizer A B f1 f2`: argparse gives all four to --tokenizer; the tokenizers are the leading
-    folders and .json files, the rest belongs to the positional arguments."""
-    items = list(args.tokenizer)
-    n = 0
-    while n < len(items) and (Path(items[n]).is_dir() or items[n].endswith(".json")):
-        n += 1
-    n = max(n, 1)
-    args.tokenizer = items[:n]
-    tail = [Path(t) for t in items[n:]] if rest == "files" else items[n:]
-    setattr(args, rest, [*tail, *getattr(args, rest)])
+    """`--tokenizer A B f1 f2`: the tokenizers are the leading folders and .json files."""
+    from everybit.common.cliargs import split_leading
+
+    args.tokenizer, tail = split_leading(args.tokenizer, lambda a: Path(a).is_dir() or a.endswith(".json"))
+    setattr(args, rest, [*(map(Path, tail) if rest == "files" else tail), *getattr(args, rest)])
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
