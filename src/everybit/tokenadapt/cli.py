@@ -1,0 +1,194 @@
+"""``everybit tokenadapt``: put a new tokenizer into a causal LM, and measure LMs on text.
+
+    everybit tokenadapt transplant --model SRC --tokenizer NEW --out DIR [--method hybrid]
+                       [--global-weight 0.3] [--temperature 0.6] [--top-k 3] [--threshold 0.0]
+                       [--embedder PATH|minilm] [--dtype float32] [--pad-to N]
+                       [--heal-steps N --heal-text FILES]
+    everybit tokenadapt eval --model DIR [DIR...] FILES... [--csv OUT] [--chart OUT.png]
+
+SRC is a local HF folder, a .gguf file or a hub id; NEW a tokenizer folder or tokenizer.json. Outputs are
+written atomically and never overwritten without ``-f``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from everybit.common.errors import UsageError
+
+
+def _positive(kind: type, what: str, lo: float = 0) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{what} must be at least {lo}, not {value}")
+        return value
+
+    return parse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from everybit.tokenadapt.methods import METHODS
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name: str, summary: str) -> argparse.ArgumentParser:
+        return verbs.add_parser(
+            name, parents=[common], help=summary, description=summary, prog=f"{parser.prog} {name}"
+        )
+
+    t = verb("transplant", "give a causal LM a new tokenizer, initialising the new embedding rows")
+    t.add_argument("--model", required=True, metavar="SRC", help="HF model folder, .gguf file or hub id")
+    t.add_argument("--tokenizer", required=True, type=Path, metavar="NEW", help="tokenizer folder or .json")
+    t.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="output model folder")
+    t.add_argument(
+        "--method",
+        default="hybrid",
+        choices=METHODS,
+        help="how new rows are estimated (default hybrid, the paper's; fitted is ours)",
+    )
+    t.add_argument(
+        "--global-weight",
+        type=_positive(float, "--global-weight"),
+        default=0.3,
+        metavar="W",
+        help="hybrid: share of the global estimate (default 0.3)",
+    )
+    t.add_argument("--temperature", type=_positive(float, "--temperature", 1e-3), default=0.6, metavar="T")
+    t.add_argument(
+        "--top-k",
+        type=_positive(int, "--top-k", 1),
+        default=3,
+        metavar="K",
+        help="global: neighbours used (default 3)",
+    )
+    t.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="global: ignore neighbours with cosine similarity below S (default 0)",
+    )
+    t.add_argument(
+        "--embedder",
+        default="minilm",
+        metavar="PATH|minilm",
+        help="external embedding model: minilm (all-MiniLM-L6-v2, offline) or a model folder",
+    )
+    t.add_argument("--hnsw", action="store_true", help="approximate neighbour search (200k+ vocabularies)")
+    t.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    t.add_argument(
+        "--pad-to",
+        type=_positive(int, "--pad-to", 1),
+        metavar="N",
+        help="pad the vocabulary to a multiple of N (e.g. 64 or 128)",
+    )
+    t.add_argument(
+        "--heal-steps",
+        type=_positive(int, "--heal-steps"),
+        default=0,
+        metavar="N",
+        help="train only the new rows for N steps on --heal-text (default 0: no healing)",
+    )
+    t.add_argument("--heal-text", type=Path, nargs="+", metavar="FILES", help="UTF-8 text for healing")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("-f", "--force", action="store_true", help="replace DIR if it is not empty")
+    t.set_defaults(func=run_transplant)
+
+    e = verb("eval", "bits per byte (and perplexities) of models on text files, one file per domain")
+    e.add_argument(
+        "--model",
+        "-m",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="model folders or .gguf files; the text files may follow them directly",
+    )
+    e.add_argument("files", metavar="FILES", nargs="*", type=Path)
+    e.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    e.add_argument("--csv", type=Path, metavar="OUT", help="also write the table as CSV")
+    e.add_argument("--chart", type=Path, metavar="OUT.png", help="also draw bits per byte as a bar chart")
+    e.add_argument("-f", "--force", action="store_true", help="overwrite --csv/--chart outputs")
+    e.set_defaults(func=run_eval)
+
+
+def main() -> None:
+    from everybit.cli import run_tool
+
+    run_tool("tokenadapt")
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(f"tokenadapt: {text}", file=sys.stderr)
+
+
+def _read_texts(files: list[Path]) -> str:
+    from everybit.supertok.evaluate import read_text
+
+    return "".join(read_text(f) for f in files)
+
+
+def run_transplant(args: argparse.Namespace) -> None:
+    from everybit.tokenadapt.methods import SEMANTIC, Options
+    from everybit.tokenadapt.models import load
+    from everybit.tokenadapt.transplant import load_new_tokenizer, save, transplant
+
+    if args.heal_steps and not args.heal_text:
+        raise UsageError("--heal-steps needs --heal-text FILES")
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise UsageError(f"{out}: already exists and is not empty (use --force to replace it)")
+    heal_text = _read_texts(args.heal_text) if args.heal_steps else ""
+    new_tok = load_new_tokenizer(args.tokenizer)
+    embedder = None
+    if args.method in SEMANTIC:
+        from everybit.tokenadapt.embedder import Embedder
+
+        embedder = Embedder(args.embedder)
+    model, old_tok = load(args.model, args.dtype)
+    opts = Options(args.global_weight, args.temperature, args.top_k, args.threshold, args.hnsw, args.seed)
+    report = transplant(model, old_tok, new_tok, args.method, opts, embedder, args.pad_to)
+    if args.heal_steps:
+        from dataclasses import asdict
+
+        from everybit.tokenadapt.heal import heal
+
+        curve = heal(model, new_tok, report.estimated_ids, heal_text, args.heal_steps)
+        report.heal_curve = [asdict(p) for p in curve]
+    save(model, new_tok, out, report, overwrite=args.force)
+    _note(args, f"{args.method}: {report.shared:,} tokens shared, {report.estimated:,} estimated -> {out}")
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from everybit.common.atomic import atomic_write_bytes
+    from everybit.common.cliargs import split_leading
+    from everybit.supertok.evaluate import read_text
+    from everybit.tokenadapt.evaluate import chart, score, table
+    from everybit.tokenadapt.models import load
+
+    args.model, rest = split_leading(args.model, lambda a: Path(a).is_dir() or a.endswith(".gguf"))
+    files = [*map(Path, rest), *args.files]
+    if not files:
+        raise UsageError("no text files to evaluate on (FILES...)")
+    texts = [(f.stem, read_text(f)) for f in files]
+    rows = []
+    for name in args.model:
+        model, tok = load(name, args.dtype)
+        rows += [score(model, tok, text, Path(name).name, domain) for domain, text in texts]
+    result = table(rows)
+    print(result.to_markdown())
+    if args.csv:
+        atomic_write_bytes(args.csv, result.to_csv().encode(), overwrite=args.force)
+    if args.chart:
+        if args.chart.exists() and not args.force:
+            raise UsageError(f"{args.chart}: already exists (use --force to overwrite)")
+        chart(rows).save_png(args.chart)

@@ -1,0 +1,129 @@
+"""How well a (transplanted) causal LM predicts text: bits per byte first, perplexities for comparison.
+
+Text is cut after newlines into samples of about `sample_chars` characters; each sample is tokenized on its
+own, preceded by the tokenizer's bos (or eos) token, and every one of its tokens is predicted. Bits per byte =
+total NLL / (ln 2 x UTF-8 bytes of all samples): it does not depend on the tokenizer, so models with different
+vocabularies compare directly. Also reported: token-weighted perplexity (exp of NLL per token, which does
+depend on the tokenizer) and the original paper's metric, the mean over samples of each sample's perplexity,
+with its median (the mean is dominated by a few bad samples).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SAMPLE_CHARS = 2_000
+
+
+@dataclass
+class LMScores:
+    model: str
+    domain: str
+    bytes: int
+    tokens: int
+    samples: int
+    bits_per_byte: float
+    token_ppl: float
+    mean_sample_ppl: float
+    median_sample_ppl: float
+
+
+def samples(text: str, size: int = SAMPLE_CHARS) -> list[str]:
+    """text cut just after newlines into pieces of about `size` characters (none empty)."""
+    out, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            nl = text.find("\n", end)
+            end = len(text) if nl < 0 else nl + 1
+        out.append(text[start:end])
+        start = end
+    return [s for s in out if s.strip()]
+
+
+def _prefix_id(tok: Any) -> int:
+    for role in ("bos", "eos"):
+        token_id = getattr(tok, f"{role}_token_id", None)
+        if token_id is not None:
+            return int(token_id)
+    raise ValueError("the tokenizer has neither a bos nor an eos token to start samples with")
+
+
+def sample_nll(
+    model: Any, tok: Any, texts: Sequence[str], batch_tokens: int = 8192
+) -> list[tuple[float, int]]:
+    """(NLL in nats, predicted tokens) per text, batched by length; fp32 log-softmax."""
+    import torch
+
+    first = _prefix_id(tok)
+    encoded = [[first, *tok(t, add_special_tokens=False)["input_ids"]] for t in texts]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    results: list[tuple[float, int]] = [(0.0, 0)] * len(encoded)
+    device = next(model.parameters()).device
+    i = 0
+    with torch.inference_mode():
+        while i < len(order):
+            longest = len(encoded[order[min(len(order) - 1, i)]])
+            n = max(1, batch_tokens // max(longest, 1))
+            group = order[i : i + n]
+            width = max(len(encoded[j]) for j in group)
+            ids = torch.zeros((len(group), width), dtype=torch.long)
+            mask = torch.zeros((len(group), width), dtype=torch.long)
+            for row, j in enumerate(group):
+                ids[row, : len(encoded[j])] = torch.tensor(encoded[j])
+                mask[row, : len(encoded[j])] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            target = ids[:, 1:].to(device)
+            nll = -logp.gather(-1, target[..., None])[..., 0] * mask[:, 1:].to(device)
+            for row, j in enumerate(group):
+                results[j] = (float(nll[row].sum()), len(encoded[j]) - 1)
+            i += len(group)
+    return results
+
+
+def score(model: Any, tok: Any, text: str, name: str = "", domain: str = "", **kw: Any) -> LMScores:
+    parts = samples(text)
+    per = sample_nll(model, tok, parts, **kw)
+    total_nll = sum(n for n, _ in per)
+    total_tokens = sum(t for _, t in per)
+    n_bytes = sum(len(p.encode()) for p in parts)
+    sample_ppl = np.array([math.exp(n / max(t, 1)) for n, t in per])
+    return LMScores(
+        name,
+        domain,
+        n_bytes,
+        total_tokens,
+        len(parts),
+        total_nll / (math.log(2) * n_bytes),
+        math.exp(total_nll / max(total_tokens, 1)),
+        float(sample_ppl.mean()),
+        float(np.median(sample_ppl)),
+    )
+
+
+COLUMNS = list(LMScores.__dataclass_fields__)
+
+
+def table(rows: Sequence[LMScores], title: str = "Language-model evaluation") -> Any:
+    from dataclasses import asdict
+
+    from everybit.common.report import Table
+
+    return Table(COLUMNS, [list(asdict(r).values()) for r in rows], title=title)
+
+
+def chart(rows: Sequence[LMScores], title: str = "Bits per byte (lower is better)") -> Any:
+    from everybit.common.report import Chart, Series
+
+    names = list(dict.fromkeys(r.model for r in rows))
+    series = [
+        Series(n, [r.domain for r in rows if r.model == n], [r.bits_per_byte for r in rows if r.model == n])
+        for n in names
+    ]
+    return Chart(title, series, kind="bar", xlabel="domain", ylabel="bits / byte")

@@ -1,0 +1,220 @@
+"""Initial embeddings for the tokens a model has never seen.
+
+Every method gets the same `Problem`: the old embedding matrix, each new token's pieces under the old
+tokenizer and (for the semantic methods) external embeddings of the token strings; it returns one row per
+new token.
+
+- ``random``: N(mean, std) per dimension of the old rows; ``mean``: the mean old row;
+- ``subtoken-mean`` (ReTok): the plain mean of the pieces' rows;
+- ``local`` (TokenAdapt): pieces weighted by (softmax of external similarity to the whole token + byte-length
+  share) / 2, sharpened by a temperature softmax;
+- ``global`` (TokenAdapt): the top-k old tokens nearest in the external space, softmax(similarity / T), above
+  a similarity threshold;
+- ``hybrid`` (TokenAdapt): (1 - w) local + w global (local alone when no neighbour passes the threshold);
+- ``fitted`` (ours): a least-squares combination of those estimates plus the first piece, the last piece and
+  a ridge map from the external space, with coefficients fitted on the *old* vocabulary, where the truth is
+  known: each old token is split into two old tokens, every estimate is computed for it as if it were new
+  (its own row and its own neighbour excluded), and the coefficients minimise the squared error to its real
+  row. Averages of pieces shrink the norm and blur the direction; the fit learns how much of each estimate
+  the model's own geometry supports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from everybit.tokenadapt.embedder import nearest
+
+METHODS = ("random", "mean", "subtoken-mean", "local", "global", "hybrid", "fitted")
+SEMANTIC = ("local", "global", "hybrid", "fitted")  # the methods that need external embeddings
+
+
+@dataclass
+class Options:
+    global_weight: float = 0.3
+    temperature: float = 0.6
+    top_k: int = 3
+    threshold: float = 0.0
+    hnsw: bool = False
+    seed: int = 0
+    fit_samples: int = 20_000  # old tokens the fitted method learns from
+
+
+@dataclass
+class Problem:
+    """old: (V_old, d) embedding rows; pieces: old ids of each new token's text; piece_bytes: their byte
+    lengths; ext_new/ext_old: unit external embeddings of the new tokens and of every old token (None for
+    methods that do not use them); candidates: old ids a global neighbour may be."""
+
+    old: np.ndarray
+    pieces: list[list[int]]
+    piece_bytes: np.ndarray  # byte length of every old token
+    ext_new: np.ndarray | None = None
+    ext_old: np.ndarray | None = None
+    candidates: np.ndarray | None = None
+    opts: Options = field(default_factory=Options)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _piece_matrix(p: Problem) -> list[np.ndarray]:
+    return [np.asarray(ids, dtype=np.int64) for ids in p.pieces]
+
+
+def random_rows(p: Problem) -> np.ndarray:
+    rng = np.random.default_rng(p.opts.seed)
+    mean, std = p.old.mean(0), p.old.std(0)
+    return (mean + std * rng.standard_normal((len(p.pieces), p.old.shape[1]))).astype(np.float32)
+
+
+def mean_rows(p: Problem) -> np.ndarray:
+    return np.tile(p.old.mean(0), (len(p.pieces), 1)).astype(np.float32)
+
+
+def subtoken_mean(p: Problem) -> np.ndarray:
+    fallback = p.old.mean(0)
+    return np.stack([p.old[ids].mean(0) if len(ids) else fallback for ids in _piece_matrix(p)])
+
+
+def local_weights(sims: np.ndarray, lengths: np.ndarray, temperature: float) -> np.ndarray:
+    """TokenAdapt's piece weights: (softmax(similarity) + length share) / 2, then softmax(. / T)."""
+    mixed = (_softmax(sims) + lengths / lengths.sum()) / 2
+    return _softmax(mixed / temperature)
+
+
+def local_rows(p: Problem) -> np.ndarray:
+    assert p.ext_new is not None and p.ext_old is not None
+    out = subtoken_mean(p)
+    for i, ids in enumerate(_piece_matrix(p)):
+        if len(ids) > 1:
+            w = local_weights(
+                p.ext_old[ids] @ p.ext_new[i], p.piece_bytes[ids].astype(np.float64), p.opts.temperature
+            )
+            out[i] = w @ p.old[ids]
+    return out
+
+
+def global_rows(p: Problem, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, found): the neighbour estimate and whether any neighbour passed the threshold. `exclude[i]`
+    is an old id that must not count as row i's neighbour (itself, when fitting on the old vocabulary)."""
+    assert p.ext_new is not None and p.ext_old is not None and p.candidates is not None
+    k = p.opts.top_k + (exclude is not None)
+    sims, idx = nearest(p.ext_new, p.ext_old[p.candidates], k, p.opts.hnsw)
+    ids = p.candidates[np.maximum(idx, 0)]
+    valid = (idx >= 0) & (sims >= p.opts.threshold)
+    if exclude is not None:
+        valid &= ids != exclude[:, None]
+        order = np.argsort(~valid, axis=1, kind="stable")[:, : p.opts.top_k]  # keep the first k valid ones
+        sims, ids, valid = (np.take_along_axis(a, order, 1) for a in (sims, ids, valid))
+    logits = np.where(valid, sims / p.opts.temperature, -np.inf)
+    found = valid.any(1)
+    logits[~found] = 0.0
+    w = np.exp(logits - logits.max(1, keepdims=True))
+    w /= w.sum(1, keepdims=True)
+    rows = np.einsum("nk,nkd->nd", w, p.old[ids]).astype(np.float32)
+    return rows, found
+
+
+def hybrid_rows(p: Problem) -> np.ndarray:
+    local = local_rows(p)
+    glob, found = global_rows(p)
+    w = p.opts.global_weight
+    return np.where(found[:, None], (1 - w) * local + w * glob, local).astype(np.float32)
+
+
+# ---------------------------------------------------------------- fitted (ours)
+
+
+def _features(p: Problem, glob: np.ndarray, found: np.ndarray, mapped: np.ndarray) -> np.ndarray:
+    """(n, F, d): the estimates the fitted method combines."""
+    local = local_rows(p)
+    mean = subtoken_mean(p)
+    fallback = p.old.mean(0)
+    first = np.stack([p.old[ids[0]] if ids else fallback for ids in p.pieces])
+    last = np.stack([p.old[ids[-1]] if ids else fallback for ids in p.pieces])
+    glob = np.where(found[:, None], glob, local)
+    return np.stack([local, mean, first, last, glob, mapped], axis=1).astype(np.float32)
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, lam: float = 1e-2) -> np.ndarray:
+    """W minimising |[x 1] W - y|^2 + lam |W|^2 (the bias column is not penalised much)."""
+    xb = np.hstack([x, np.ones((len(x), 1), x.dtype)]).astype(np.float64)
+    gram = xb.T @ xb + lam * len(x) * np.eye(xb.shape[1])
+    return np.linalg.solve(gram, xb.T @ y.astype(np.float64))
+
+
+def _apply(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (np.hstack([x, np.ones((len(x), 1), x.dtype)]) @ w).astype(np.float32)
+
+
+def two_piece_splits(token_bytes: list[bytes], vocab: dict[bytes, int], ids: np.ndarray) -> tuple[list, list]:
+    """For old tokens `ids`, the most balanced split into two old tokens: (kept ids, [[left, right], ...])."""
+    kept, pieces = [], []
+    for t in ids:
+        b = token_bytes[t]
+        best = None
+        for k in range(1, len(b)):
+            left, right = vocab.get(b[:k]), vocab.get(b[k:])
+            if left is not None and right is not None and (best is None or abs(2 * k - len(b)) < best[0]):
+                best = (abs(2 * k - len(b)), [left, right])
+        if best:
+            kept.append(int(t))
+            pieces.append(best[1])
+    return kept, pieces
+
+
+def fit_coefficients(p: Problem, token_bytes: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(coefficients over the features, ridge map): fitted on old tokens treated as new."""
+    assert p.ext_old is not None and p.candidates is not None
+    rng = np.random.default_rng(p.opts.seed)
+    vocab = {b: i for i, b in enumerate(token_bytes) if b and i in set(p.candidates.tolist())}
+    multi = np.array([i for i in p.candidates if len(token_bytes[i]) > 1])
+    sample = rng.choice(multi, size=min(p.opts.fit_samples, len(multi)), replace=False)
+    kept, pieces = two_piece_splits(token_bytes, vocab, sample)
+    kept_a = np.array(kept)
+    # the ridge map, cross-fitted: each half is predicted by a map fitted without it
+    cand = p.candidates
+    half = rng.random(len(cand)) < 0.5
+    maps = [
+        _ridge(p.ext_old[cand[~half]], p.old[cand[~half]]),
+        _ridge(p.ext_old[cand[half]], p.old[cand[half]]),
+    ]
+    side = dict(zip(cand.tolist(), half.tolist(), strict=True))
+    mapped = np.stack([_apply(p.ext_old[[t]], maps[side[t]])[0] for t in kept])
+    sub = Problem(p.old, pieces, p.piece_bytes, p.ext_old[kept_a], p.ext_old, cand, p.opts)
+    glob, found = global_rows(sub, exclude=kept_a)
+    feats = _features(sub, glob, found, mapped).astype(np.float64)
+    target = p.old[kept_a].astype(np.float64)
+    gram = np.einsum("nfd,ngd->fg", feats, feats)
+    rhs = np.einsum("nfd,nd->f", feats, target)
+    coef = np.linalg.solve(gram + 1e-6 * np.trace(gram) * np.eye(len(gram)), rhs)
+    return coef, _ridge(p.ext_old[cand], p.old[cand])
+
+
+def fitted_rows(p: Problem, token_bytes: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, coefficients)."""
+    assert p.ext_new is not None
+    coef, ridge = fit_coefficients(p, token_bytes)
+    glob, found = global_rows(p)
+    feats = _features(p, glob, found, _apply(p.ext_new, ridge))
+    return np.einsum("f,nfd->nd", coef.astype(np.float32), feats), coef
+
+
+def estimate(method: str, p: Problem, token_bytes: list[bytes] | None = None) -> np.ndarray:
+    """The rows of one method for the problem's new tokens."""
+    if method == "fitted":
+        assert token_bytes is not None
+        return fitted_rows(p, token_bytes)[0]
+    return {
+        "random": random_rows,
+        "mean": mean_rows,
+        "subtoken-mean": subtoken_mean,
+        "local": local_rows,
+        "global": lambda q: np.where(global_rows(q)[1][:, None], global_rows(q)[0], subtoken_mean(q)),
+        "hybrid": hybrid_rows,
+    }[method](p).astype(np.float32)

@@ -1,0 +1,230 @@
+"""Putting a new tokenizer into a causal LM: match the vocabularies, estimate the unseen rows, resize, save.
+
+Tokens both vocabularies hold (same bytes, or same added-token text) keep their rows exactly. The old
+model's special tokens that the new tokenizer lacks (chat markers, ...) are added to it, so the chat template
+still works; special roles (bos/eos/pad/unk) whose text differs take the old role's row. Every other new token
+gets a row from the chosen method (methods.py), computed for the input embeddings and, when the model has an
+untied output head, separately for the head. Tied models stay tied.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from everybit.common.errors import InputError, UsageError
+from everybit.tokenadapt import methods
+from everybit.tokenadapt.models import is_tied
+from everybit.tokenadapt.surface import Surface, shared_ids, surface
+
+ROLES = ("bos", "eos", "pad", "unk")
+
+
+@dataclass
+class Report:
+    method: str
+    old_vocab: int
+    new_vocab: int
+    padded_vocab: int
+    shared: int
+    estimated: int
+    roles_mapped: dict[str, str] = field(default_factory=dict)
+    added_specials: list[str] = field(default_factory=list)
+    coefficients: list[float] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    heal_curve: list[dict] | None = None
+    estimated_ids: list[int] = field(default_factory=list, repr=False)  # not saved: long and derivable
+
+
+def load_new_tokenizer(path: str | Path) -> Any:
+    """An HF fast tokenizer from a folder (tokenizer.json + configs) or a bare tokenizer.json."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "tokenizer.json").is_file():
+            raise InputError(f"{path}: no tokenizer.json there (a fast HF tokenizer folder is needed)")
+        return AutoTokenizer.from_pretrained(str(path))
+    if path.is_file():
+        try:
+            return PreTrainedTokenizerFast(tokenizer_file=str(path))
+        except Exception as exc:  # tokenizers raises plain Exception on a bad file
+            raise InputError(
+                f"{path}: not a tokenizers JSON file ({str(exc).splitlines()[0][:100]})"
+            ) from None
+    raise InputError(f"{path}: no such file or folder")
+
+
+def _carry_specials(new_tok: Any, old_tok: Any) -> list[str]:
+    """Adds the old tokenizer's special tokens the new one lacks; returns their texts."""
+    have = set(new_tok.get_vocab())
+    missing = [t for t in old_tok.all_special_tokens if t not in have]
+    missing += [
+        t.content
+        for t in old_tok.backend_tokenizer.get_added_tokens_decoder().values()
+        if t.special and t.content not in have and t.content not in missing
+    ]
+    if missing:
+        new_tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    if getattr(new_tok, "chat_template", None) is None and getattr(old_tok, "chat_template", None):
+        new_tok.chat_template = old_tok.chat_template
+    return missing
+
+
+def _pieces(new: Surface, old: Surface, old_backend: Any, todo: list[int]) -> list[list[int]]:
+    """Old ids spelling each new token: the old tokenizer's encoding of its text, or its bytes one by one
+    when the text is not whole UTF-8 (a byte-level fragment of a character)."""
+    byte_ids = {key[1]: i for i, key in enumerate(old.keys) if key[0] == "bytes" and len(key[1]) == 1}
+    out = []
+    for i in todo:
+        kind, value = new.keys[i]
+        raw = value.encode() if kind == "special" else value
+        try:
+            text = raw.decode("utf-8")  # type: ignore[union-attr]
+            ids = old_backend.encode(text, add_special_tokens=False).ids
+        except UnicodeDecodeError:
+            ids = [byte_ids[bytes([b])] for b in raw if bytes([b]) in byte_ids]  # type: ignore[union-attr]
+        out.append(ids)
+    return out
+
+
+def _role_rows(new_tok: Any, old_tok: Any, mapping: dict[int, int]) -> dict[str, str]:
+    """Special roles whose token text differs: the new role token takes the old role token's row."""
+    mapped = {}
+    for role in ROLES:
+        new_t, old_t = getattr(new_tok, f"{role}_token", None), getattr(old_tok, f"{role}_token", None)
+        if new_t and old_t:
+            new_id, old_id = new_tok.convert_tokens_to_ids(new_t), old_tok.convert_tokens_to_ids(old_t)
+            if new_id not in mapping and old_id is not None:
+                mapping[new_id] = old_id
+                mapped[role] = f"{new_t} <- {old_t}"
+    return mapped
+
+
+def _estimate(
+    method: str,
+    old_rows: np.ndarray,
+    pieces: list[list[int]],
+    ext: tuple | None,
+    opts: methods.Options,
+    old_surface: Surface,
+) -> tuple[np.ndarray, list[float] | None]:
+    piece_bytes = np.array([len(k[1]) if k[0] == "bytes" else 1 for k in old_surface.keys[: len(old_rows)]])
+    candidates = np.array([i for i, k in enumerate(old_surface.keys[: len(old_rows)]) if k[0] == "bytes"])
+    ext_new, ext_old = ext if ext else (None, None)
+    problem = methods.Problem(old_rows, pieces, piece_bytes, ext_new, ext_old, candidates, opts)
+    if method == "fitted":
+        token_bytes = [k[1] if k[0] == "bytes" else b"" for k in old_surface.keys[: len(old_rows)]]
+        rows, coef = methods.fitted_rows(problem, token_bytes)  # type: ignore[arg-type]
+        return rows, [float(c) for c in coef]
+    return methods.estimate(method, problem), None
+
+
+def transplant(
+    model: Any,
+    old_tok: Any,
+    new_tok: Any,
+    method: str = "hybrid",
+    opts: methods.Options | None = None,
+    embedder: Any = None,
+    pad_to: int | None = None,
+) -> Report:
+    """Replaces model's vocabulary by new_tok's in place (new_tok gains the old special tokens it lacked)."""
+    import torch
+
+    if method not in methods.METHODS:
+        raise UsageError(f"--method must be one of {', '.join(methods.METHODS)}, not {method!r}")
+    opts = opts or methods.Options()
+    clock = {"start": time.perf_counter()}
+    added = _carry_specials(new_tok, old_tok)
+    old_s, new_s = surface(old_tok.backend_tokenizer), surface(new_tok.backend_tokenizer)
+    old_in = model.get_input_embeddings().weight.detach().float().numpy()
+    if len(old_in) < len(old_s.keys):
+        raise InputError(
+            f"tokenizer has {len(old_s.keys)} tokens but the model only {len(old_in)} rows: "
+            "they do not belong together"
+        )
+    mapping = shared_ids(new_s, old_s)
+    roles = _role_rows(new_tok, old_tok, mapping)
+    todo = [i for i in range(len(new_s.keys)) if i not in mapping]
+    pieces = _pieces(new_s, old_s, old_tok.backend_tokenizer, todo)
+    clock["matched"] = time.perf_counter()
+    ext = None
+    if method in methods.SEMANTIC and todo:
+        if embedder is None:
+            from everybit.tokenadapt.embedder import Embedder
+
+            embedder = Embedder()
+        ext = (
+            embedder.encode([new_s.text(i) for i in todo], "embedding new tokens"),
+            embedder.encode([old_s.text(i) for i in range(len(old_s.keys))], "embedding old tokens"),
+        )
+    clock["embedded"] = time.perf_counter()
+    tied = is_tied(model)
+    size = len(new_s.keys) if not pad_to else -(-len(new_s.keys) // pad_to) * pad_to
+    heads = [("input", old_in)]
+    if not tied and model.get_output_embeddings() is not None:
+        heads.append(("output", model.get_output_embeddings().weight.detach().float().numpy()))
+    new_rows, coef = {}, None
+    for name, old_rows in heads:
+        rows = np.zeros((size, old_rows.shape[1]), np.float32)  # padding rows stay zero
+        src = np.array(list(mapping.items()), dtype=np.int64).reshape(-1, 2)
+        rows[src[:, 0]] = old_rows[src[:, 1]]
+        if todo:
+            est, c = _estimate(method, old_rows, pieces, ext, opts, old_s)
+            rows[todo] = est
+            coef = coef or c
+        new_rows[name] = rows
+    clock["estimated"] = time.perf_counter()
+    dtype = model.get_input_embeddings().weight.dtype
+    model.resize_token_embeddings(size, mean_resizing=False)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.copy_(torch.from_numpy(new_rows["input"]).to(dtype))
+        if "output" in new_rows:
+            model.get_output_embeddings().weight.copy_(torch.from_numpy(new_rows["output"]).to(dtype))
+    if tied:
+        model.tie_weights()
+    _update_config(model, new_tok, size)
+    clock["done"] = time.perf_counter()
+    stages = ["start", "matched", "embedded", "estimated", "done"]
+    seconds = {b: round(clock[b] - clock[a], 3) for a, b in itertools.pairwise(stages)}
+    return Report(
+        method,
+        len(old_s.keys),
+        len(new_s.keys),
+        size,
+        len(mapping),
+        len(todo),
+        roles,
+        added,
+        coef,
+        seconds,
+        estimated_ids=todo,
+    )
+
+
+def _update_config(model: Any, tok: Any, size: int) -> None:
+    model.config.vocab_size = size
+    for role in ("bos", "eos", "pad"):
+        token_id = getattr(tok, f"{role}_token_id", None)
+        for cfg in (model.config, getattr(model, "generation_config", None)):
+            if cfg is not None:
+                setattr(cfg, f"{role}_token_id", token_id)
+
+
+def save(model: Any, tok: Any, out: str | Path, report: Report, overwrite: bool = False) -> Path:
+    """save_pretrained (safetensors) + the tokenizer + tokenadapt.json, all or nothing."""
+    from everybit.common.atomic import atomic_dir
+
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tok.save_pretrained(str(tmp))
+        record = {k: v for k, v in asdict(report).items() if k != "estimated_ids"}
+        (tmp / "tokenadapt.json").write_text(json.dumps(record, indent=2) + "\n")
+    return Path(out)

@@ -1,0 +1,60 @@
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="session")
+def smol_gguf():
+    from everybit.common.errors import DataUnavailableError
+    from everybit.tokenadapt.models import smollm2_gguf
+
+    try:
+        return smollm2_gguf()
+    except DataUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def smol_tok(smol_gguf):
+    """SmolLM2's own tokenizer (byte-level BPE, 49,152 tokens), read from the GGUF file."""
+    transformers.logging.set_verbosity_error()
+    return transformers.AutoTokenizer.from_pretrained(str(smol_gguf.parent), gguf_file=smol_gguf.name)
+
+
+def tiny_llama(tok, tied=True, seed=0):
+    """A 2-layer random Llama with tok's vocabulary: fast stand-in for a real model."""
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=tied,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = transformers.LlamaForCausalLM(config)
+    if not tied:  # a real untied head, not a copy of the input rows
+        with torch.no_grad():
+            model.lm_head.weight.normal_(0, 0.05)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def target_tok(corpus, tmp_path_factory):
+    """A small supertok tokenizer folder (vocab 800, SmolLM2's chat specials kept as bos/eos)."""
+    from everybit.supertok import TrainConfig
+    from everybit.supertok.folder import save
+    from everybit.supertok.training import timed_train
+
+    specials = {"bos": "<|im_start|>", "eos": "<|im_end|>", "pad": "<|pad|>"}
+    cfg = TrainConfig(vocab_size=800, specials=specials)
+    tok, record = timed_train(corpus, cfg)
+    return save(tok, tmp_path_factory.mktemp("target") / "st800", specials, record)
