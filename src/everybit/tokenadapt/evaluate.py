@@ -107,15 +107,28 @@ def score(model: Any, tok: Any, text: str, name: str = "", domain: str = "", **k
     )
 
 
-COLUMNS = list(LMScores.__dataclass_fields__)
+COLUMNS = [*LMScores.__dataclass_fields__, "mean_ppl_ratio", "median_ppl_ratio"]
 
 
 def table(rows: Sequence[LMScores], title: str = "Language-model evaluation") -> Any:
+    """One row per model and domain; the perplexity ratios (the paper's metric and its median) are over the
+    first model's on the same domain."""
     from dataclasses import asdict
 
     from everybit.common.report import Table
 
-    return Table(COLUMNS, [list(asdict(r).values()) for r in rows], title=title)
+    first = {r.domain: r for r in reversed(rows)}  # the first row of each domain
+    out = []
+    for r in rows:
+        ref = first[r.domain]
+        out.append(
+            [
+                *asdict(r).values(),
+                r.mean_sample_ppl / ref.mean_sample_ppl,
+                r.median_sample_ppl / ref.median_sample_ppl,
+            ]
+        )
+    return Table(COLUMNS, out, title=title)
 
 
 def chart(rows: Sequence[LMScores], title: str = "Bits per byte (lower is better)") -> Any:

@@ -116,7 +116,9 @@ def global_rows(p: Problem, exclude: np.ndarray | None = None) -> tuple[np.ndarr
     logits[~found] = 0.0
     w = np.exp(logits - logits.max(1, keepdims=True))
     w /= w.sum(1, keepdims=True)
-    rows = np.einsum("nk,nkd->nd", w, p.old[ids]).astype(np.float32)
+    rows = np.zeros((len(ids), p.old.shape[1]), np.float32)
+    for j in range(ids.shape[1]):  # k passes over (n, d) beat one (n, k, d) temporary
+        rows += w[:, j, None].astype(np.float32) * p.old[ids[:, j]]
     return rows, found
 
 
@@ -190,8 +192,9 @@ def fit_coefficients(p: Problem, token_bytes: list[bytes]) -> tuple[np.ndarray, 
     glob, found = global_rows(sub, exclude=kept_a)
     feats = _features(sub, glob, found, mapped).astype(np.float64)
     target = p.old[kept_a].astype(np.float64)
-    gram = np.einsum("nfd,ngd->fg", feats, feats)
-    rhs = np.einsum("nfd,nd->f", feats, target)
+    flat = feats.transpose(1, 0, 2).reshape(feats.shape[1], -1)  # (F, n*d): BLAS instead of einsum loops
+    gram = flat @ flat.T
+    rhs = flat @ target.ravel()
     coef = np.linalg.solve(gram + 1e-6 * np.trace(gram) * np.eye(len(gram)), rhs)
     return coef, _ridge(p.ext_old[cand], p.old[cand])
 
@@ -202,7 +205,7 @@ def fitted_rows(p: Problem, token_bytes: list[bytes]) -> tuple[np.ndarray, np.nd
     coef, ridge = fit_coefficients(p, token_bytes)
     glob, found = global_rows(p)
     feats = _features(p, glob, found, _apply(p.ext_new, ridge))
-    return np.einsum("f,nfd->nd", coef.astype(np.float32), feats), coef
+    return np.tensordot(coef.astype(np.float32), feats, axes=([0], [1])), coef
 
 
 def estimate(method: str, p: Problem, token_bytes: list[bytes] | None = None) -> np.ndarray:
