@@ -454,7 +454,7 @@ TOK_SCHEME = (
 MATH_RECIPE: tuple[tuple[str, str], ...] = (("pari-doc", r"usr/share/pari/doc/[^/]+\.tex(\.gz)?"),)
 
 
-def _text_blocks(text: bytes) -> list[tuple[int, int, int]]:
+def text_blocks(text: bytes) -> list[tuple[int, int, int]]:
     """(index, start, end) of the TOK_BLOCK blocks that tile `text`, each ending with a whole line."""
     blocks: list[tuple[int, int, int]] = []
     start = 0
@@ -511,7 +511,7 @@ def _split_corpus(key: str, source: Path, size: int, held_out: bool) -> Path:
 
     def build(out: Path) -> dict[str, Any]:
         text = source.read_bytes()
-        own = [b for b in _text_blocks(text) if (b[0] % TOK_HELD_EVERY == TOK_HELD_INDEX) == held_out]
+        own = [b for b in text_blocks(text) if (b[0] % TOK_HELD_EVERY == TOK_HELD_INDEX) == held_out]
         picks = _spread_blocks(own, size)
         dropped = _write_blocks(text, picks, out)
         meta: dict[str, Any] = {
@@ -564,7 +564,7 @@ def _math_text(size: int) -> Path:
             message = f"tokenizer_corpora: no UTF-8 file matches {MATH_RECIPE!r}; the package layout changed"
             raise DataUnavailable(f"{message}, update MATH_RECIPE in bench/data.py")
         text = b"".join(texts)
-        picks = _spread_blocks(_text_blocks(text), size)
+        picks = _spread_blocks(text_blocks(text), size)
         _write_blocks(text, picks, out)
         return {
             "source": (
@@ -874,6 +874,28 @@ def smollm2_folder() -> Path:
     return _cached("smollm2-135m-instruct", "smollm2-135m-instruct", build, is_dir=True)
 
 
+def supertok_train_command(
+    files: list[Path], out: Path, method: str, vocab: int, extra: list[str]
+) -> list[str]:
+    """`everybit supertok train` as a child process command line (quiet)."""
+    return [
+        sys.executable,
+        "-c",
+        "from everybit.cli import main; main()",
+        "supertok",
+        "train",
+        "-q",
+        *map(str, files),
+        "--vocab",
+        str(vocab),
+        "--method",
+        method,
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
 def adaptation_tokenizers(vocab: int = 32_000) -> dict[str, Path]:
     """The tokenadapt benchmark's targets: supertok and standard BPE tokenizers of `vocab` tokens trained on
     the tokenizer corpora (debtext English + stdlib code), with SmolLM2's special tokens as bos/eos/pad."""
@@ -885,23 +907,7 @@ def adaptation_tokenizers(vocab: int = 32_000) -> dict[str, Path]:
 
         def build(folder: Path, method: str = method) -> dict[str, Any]:
             specials = [a for role, tok in SMOL_SPECIALS.items() for a in ("--special", f"{role}={tok}")]
-            cmd = [
-                sys.executable,
-                "-c",
-                "from everybit.cli import main; main()",
-                "supertok",
-                "train",
-                "-q",
-                *map(str, train),
-                "--vocab",
-                str(vocab),
-                "--method",
-                method,
-                "--out",
-                str(folder),
-                "-f",
-                *specials,
-            ]
+            cmd = supertok_train_command(train, folder, method, vocab, [*specials, "-f"])
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode:
                 raise DataUnavailable(f"training the {method} tokenizer failed: {_one_line(proc.stderr)}")

@@ -250,6 +250,12 @@ class Report:
             }
         )
 
+    def add_limit(self, metric: str, value: float, limit: float, unit: str) -> None:
+        """A headline for a resource target: `value` must stay under `limit` (seconds, GiB, ...)."""
+        self.add_headline(
+            metric, value, "target", limit, target=f"< {limit:g} {unit}", met=value < limit, unit=unit
+        )
+
     def to_json(self, machine: dict[str, Any]) -> dict[str, Any]:
         return {
             "tool": self.tool,

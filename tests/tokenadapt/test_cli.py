@@ -23,27 +23,19 @@ def tiny_folder(smol_tok, tmp_path_factory):
     return folder
 
 
+def transplant(capsys, model, tokenizer, out, *options):
+    return ta(capsys, "transplant", "--model", model, "--tokenizer", tokenizer, "--out", out, *options)
+
+
 def test_transplant_then_eval(capsys, tiny_folder, target_tok, corpus, tmp_path):
     out = tmp_path / "adapted"
-    code, _, err = ta(
-        capsys,
-        "transplant",
-        "--model",
-        tiny_folder,
-        "--tokenizer",
-        target_tok,
-        "--out",
-        out,
-        "--method",
-        "subtoken-mean",
-        "--pad-to",
-        "64",
-        "-q",
+    code, _, err = transplant(
+        capsys, tiny_folder, target_tok, out, "--method", "subtoken-mean", "--pad-to", "64", "-q"
     )
     assert code == 0 and err == ""
     record = json.loads((out / "tokenadapt.json").read_text())
     assert record["method"] == "subtoken-mean" and record["padded_vocab"] % 64 == 0
-    code, _, err = ta(capsys, "transplant", "--model", tiny_folder, "--tokenizer", target_tok, "--out", out)
+    code, _, err = transplant(capsys, tiny_folder, target_tok, out)
     assert code == 2 and "already exists" in err
     text = tmp_path / "held.txt"
     text.write_text(corpus[0].read_text()[:3000])
@@ -55,14 +47,10 @@ def test_transplant_then_eval(capsys, tiny_folder, target_tok, corpus, tmp_path)
 
 def test_healing_records_a_recovery_curve(capsys, tiny_folder, target_tok, corpus, tmp_path):
     out = tmp_path / "healed"
-    code, _, err = ta(
+    code, _, err = transplant(
         capsys,
-        "transplant",
-        "--model",
         tiny_folder,
-        "--tokenizer",
         target_tok,
-        "--out",
         out,
         "--method",
         "mean",

@@ -45,17 +45,11 @@ def _special(text: str) -> tuple[str, str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from everybit.common.cliargs import add_table_outputs, verb_parsers
     from everybit.supertok.dist import DEFAULT_DIST
     from everybit.supertok.pretok import DEFAULT_MAX_CHARS
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    def verb(name: str, summary: str) -> argparse.ArgumentParser:
-        return verbs.add_parser(
-            name, parents=[common], help=summary, description=summary, prog=f"{parser.prog} {name}"
-        )
+    verb = verb_parsers(parser)
 
     t = verb("train", "train a tokenizer on UTF-8 text files into an HF tokenizer folder")
     t.add_argument("files", metavar="FILES", nargs="+", type=Path)
@@ -130,32 +124,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     t.set_defaults(func=run_train)
 
     e = verb("eval", "bytes/token and friends of tokenizers on text files (one file = one domain)")
-    e.add_argument(
-        "--tokenizer",
-        "-t",
-        nargs="+",
-        required=True,
-        metavar="DIR",
-        help="tokenizer folders (or tokenizer.json files); the text files may follow them directly",
-    )
+    _tokenizers_option(e, "the text files")
     e.add_argument("files", metavar="FILES", nargs="*", type=Path)
-    e.add_argument("--csv", type=Path, metavar="OUT", help="also write the table as CSV")
-    e.add_argument("--chart", type=Path, metavar="OUT.png", help="also draw bytes/token as a bar chart")
-    e.add_argument("-f", "--force", action="store_true", help="overwrite --csv/--chart outputs")
+    add_table_outputs(e, "bytes/token")
     e.set_defaults(func=run_eval)
 
     s = verb("show", "print how tokenizers cut a text (token boundaries marked with |)")
-    s.add_argument(
+    _tokenizers_option(s, "the text")
+    s.add_argument("text", nargs="*", metavar="TEXT")
+    s.add_argument("--file", type=Path, metavar="FILE", help="read the text from FILE instead")
+    s.set_defaults(func=run_show)
+
+
+def _tokenizers_option(parser: argparse.ArgumentParser, following: str) -> None:
+    parser.add_argument(
         "--tokenizer",
         "-t",
         nargs="+",
         required=True,
         metavar="DIR",
-        help="tokenizer folders (or tokenizer.json files); the text may follow them directly",
+        help=f"tokenizer folders (or tokenizer.json files); {following} may follow them directly",
     )
-    s.add_argument("text", nargs="*", metavar="TEXT")
-    s.add_argument("--file", type=Path, metavar="FILE", help="read the text from FILE instead")
-    s.set_defaults(func=run_show)
 
 
 def main() -> None:
@@ -212,21 +201,14 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from everybit.common.atomic import atomic_write_bytes
+    from everybit.common.cliargs import write_table_outputs
     from everybit.supertok.evaluate import chart, evaluate, table
 
     _split_tokenizers(args, "files")
     if not args.files:
         raise UsageError("no text files to evaluate on (FILES...)")
     rows = evaluate(args.tokenizer, args.files)
-    result = table(rows)
-    print(result.to_markdown())
-    if args.csv:
-        atomic_write_bytes(args.csv, result.to_csv().encode(), overwrite=args.force)
-    if args.chart:
-        if args.chart.exists() and not args.force:
-            raise UsageError(f"{args.chart}: already exists (use --force to overwrite)")
-        chart(rows).save_png(args.chart)
+    write_table_outputs(args, table(rows), chart(rows))
     bad = [f"{r.tokenizer} on {r.domain}" for r in rows if not r.round_trip]
     if bad:
         _note(args, "round trip FAILED for " + ", ".join(bad))

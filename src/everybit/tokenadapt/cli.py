@@ -34,16 +34,10 @@ def _positive(kind: type, what: str, lo: float = 0) -> Any:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from everybit.common.cliargs import add_table_outputs, verb_parsers
     from everybit.tokenadapt.methods import METHODS
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    def verb(name: str, summary: str) -> argparse.ArgumentParser:
-        return verbs.add_parser(
-            name, parents=[common], help=summary, description=summary, prog=f"{parser.prog} {name}"
-        )
+    verb = verb_parsers(parser)
 
     t = verb("transplant", "give a causal LM a new tokenizer, initialising the new embedding rows")
     t.add_argument("--model", required=True, metavar="SRC", help="HF model folder, .gguf file or hub id")
@@ -114,9 +108,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     e.add_argument("files", metavar="FILES", nargs="*", type=Path)
     e.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    e.add_argument("--csv", type=Path, metavar="OUT", help="also write the table as CSV")
-    e.add_argument("--chart", type=Path, metavar="OUT.png", help="also draw bits per byte as a bar chart")
-    e.add_argument("-f", "--force", action="store_true", help="overwrite --csv/--chart outputs")
+    add_table_outputs(e, "bits per byte")
     e.set_defaults(func=run_eval)
 
 
@@ -169,8 +161,7 @@ def run_transplant(args: argparse.Namespace) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from everybit.common.atomic import atomic_write_bytes
-    from everybit.common.cliargs import split_leading
+    from everybit.common.cliargs import split_leading, write_table_outputs
     from everybit.supertok.evaluate import read_text
     from everybit.tokenadapt.evaluate import chart, score, table
     from everybit.tokenadapt.models import load
@@ -184,11 +175,4 @@ def run_eval(args: argparse.Namespace) -> None:
     for name in args.model:
         model, tok = load(name, args.dtype)
         rows += [score(model, tok, text, Path(name).name, domain) for domain, text in texts]
-    result = table(rows)
-    print(result.to_markdown())
-    if args.csv:
-        atomic_write_bytes(args.csv, result.to_csv().encode(), overwrite=args.force)
-    if args.chart:
-        if args.chart.exists() and not args.force:
-            raise UsageError(f"{args.chart}: already exists (use --force to overwrite)")
-        chart(rows).save_png(args.chart)
+    write_table_outputs(args, table(rows), chart(rows))
