@@ -24,6 +24,7 @@ from bench import data, harness
 from bench.harness import TIME, Report, run_measured
 
 EVAL_CHARS = 16_000  # per domain: ~4k tokens, the same text for every model
+CALIBRATION_CHARS = 3_000  # per domain, from the tokenizers' training text (disjoint from the held-out text)
 QUICK_CHARS = 3_000
 BASELINES = ("random", "mean", "subtoken-mean")
 ABLATIONS = (  # (label, option overrides) for hybrid on the supertok target
@@ -38,10 +39,11 @@ TARGET_SECONDS = 600
 TARGET_RSS = 6 << 30
 
 
-def _held_texts(chars: int) -> dict[str, str]:
+def _held_texts(chars: int, split: str = "held") -> dict[str, str]:
+    """`chars` of each domain from the middle of the held-out (or training) files, whole lines."""
     corpora = data.tokenizer_corpora()
     texts = {}
-    for key, domain in (("held-en", "english"), ("held-code", "code")):
+    for key, domain in ((f"{split}-en", "english"), (f"{split}-code", "code")):
         full = corpora[key].read_text()
         start = full.index("\n", len(full) // 3) + 1
         end = full.index("\n", start + chars) + 1
@@ -88,7 +90,7 @@ def _evaluate(model: Any, tok: Any, texts: dict[str, str], label: str) -> dict[s
 
 
 def _adapted(
-    model_dir: Path, tok_dir: Path, method: str, opts: Any, embedder: Any
+    model_dir: Path, tok_dir: Path, method: str, opts: Any, embedder: Any, calibration: str
 ) -> tuple[Any, Any, Any, float]:
     from everybit.tokenadapt.models import load
     from everybit.tokenadapt.transplant import load_new_tokenizer, transplant
@@ -96,7 +98,7 @@ def _adapted(
     model, old_tok = load(model_dir)
     new_tok = load_new_tokenizer(tok_dir)
     start = time.perf_counter()
-    report = transplant(model, old_tok, new_tok, method, opts, embedder)
+    report = transplant(model, old_tok, new_tok, method, opts, embedder, calibration_text=calibration)
     return model, new_tok, report, time.perf_counter() - start
 
 
@@ -117,6 +119,7 @@ def run(quick: bool = False) -> Report:
     model_dir = data.smollm2_folder()
     targets = data.adaptation_tokenizers()
     texts = _held_texts(QUICK_CHARS if quick else EVAL_CHARS)
+    calibration = "".join(_held_texts(CALIBRATION_CHARS, "train").values())
     report = Report(
         "tokenadapt", "tokenadapt: initialising new-token embeddings of SmolLM2-135M (bits per byte)"
     )
@@ -141,7 +144,9 @@ def run(quick: bool = False) -> Report:
     with tempfile.TemporaryDirectory(prefix="bench-tokenadapt-") as tmp:
         cold = _cold_transplant(model_dir, targets["supertok-32k"], Path(tmp))
         for target, method, opts, label in plan:
-            model, tok, rep, seconds = _adapted(model_dir, targets[target], method, opts, embedder)
+            model, tok, rep, seconds = _adapted(
+                model_dir, targets[target], method, opts, embedder, calibration
+            )
             runs.append(
                 {
                     "target": target,
@@ -150,6 +155,7 @@ def run(quick: bool = False) -> Report:
                     "shared": rep.shared,
                     "estimated": rep.estimated,
                     "coef": rep.coefficients,
+                    "calibration": rep.calibration,
                     "scores": _evaluate(model, tok, texts, label),
                 }
             )
@@ -237,10 +243,10 @@ def _headlines(
             met=worst_margin > 0,
         )
         for d in domains:
-            ours, hyb = _bpb(runs, target, "fitted", d), _bpb(runs, target, "hybrid", d)
+            ours, hyb = _bpb(runs, target, "calibrated", d), _bpb(runs, target, "hybrid", d)
             closed = (hyb - ours) / (hyb - base[d].bits_per_byte)
             report.add_headline(
-                f"{target}, {d}: fitted (ours) vs hybrid bpb ({closed:.0%} of hybrid's gap to "
+                f"{target}, {d}: calibrated (ours) vs hybrid bpb ({closed:.0%} of hybrid's gap to "
                 f"the base {base[d].bits_per_byte:.3f} closed)",
                 round(ours, 3),
                 "hybrid",

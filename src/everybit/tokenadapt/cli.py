@@ -93,6 +93,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="train only the new rows for N steps on --heal-text (default 0: no healing)",
     )
     t.add_argument("--heal-text", type=Path, nargs="+", metavar="FILES", help="UTF-8 text for healing")
+    t.add_argument(
+        "--calibration-text",
+        type=Path,
+        nargs="+",
+        metavar="FILES",
+        help="calibrated: UTF-8 text the candidates are scored on (a few KB; not your test text)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("-f", "--force", action="store_true", help="replace DIR if it is not empty")
     t.set_defaults(func=run_transplant)
@@ -136,6 +143,8 @@ def run_transplant(args: argparse.Namespace) -> None:
 
     if args.heal_steps and not args.heal_text:
         raise UsageError("--heal-steps needs --heal-text FILES")
+    if args.method == "calibrated" and not args.calibration_text:
+        raise UsageError("--method calibrated needs --calibration-text FILES")
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise UsageError(f"{out}: already exists and is not empty (use --force to replace it)")
@@ -148,7 +157,8 @@ def run_transplant(args: argparse.Namespace) -> None:
         embedder = Embedder(args.embedder)
     model, old_tok = load(args.model, args.dtype)
     opts = Options(args.global_weight, args.temperature, args.top_k, args.threshold, args.hnsw, args.seed)
-    report = transplant(model, old_tok, new_tok, args.method, opts, embedder, args.pad_to)
+    calibration = _read_texts(args.calibration_text) if args.calibration_text else None
+    report = transplant(model, old_tok, new_tok, args.method, opts, embedder, args.pad_to, calibration)
     if args.heal_steps:
         from dataclasses import asdict
 

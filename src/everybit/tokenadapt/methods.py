@@ -11,12 +11,14 @@ new token.
 - ``global`` (TokenAdapt): the top-k old tokens nearest in the external space, softmax(similarity / T), above
   a similarity threshold;
 - ``hybrid`` (TokenAdapt): (1 - w) local + w global (local alone when no neighbour passes the threshold);
-- ``fitted`` (ours): a least-squares combination of those estimates plus the first piece, the last piece and
-  a ridge map from the external space, with coefficients fitted on the *old* vocabulary, where the truth is
-  known: each old token is split into two old tokens, every estimate is computed for it as if it were new
-  (its own row and its own neighbour excluded), and the coefficients minimise the squared error to its real
-  row. Averages of pieces shrink the norm and blur the direction; the fit learns how much of each estimate
-  the model's own geometry supports.
+- ``calibrated`` (ours): the hybrid family over a grid of global weights w and temperatures T, each member
+  written into the model and scored by the model itself on calibration text (bits per byte); the best is kept.
+  Hybrid's fixed w = 0.3, T = 0.6 is one member, so the choice can only match or beat it on that text;
+- ``fitted`` (ours, experimental): a least-squares combination of those estimates plus the first piece,
+  the last piece and a ridge map from the external space, with coefficients fitted on the *old* vocabulary,
+  where the truth is known: each old token is split into two old tokens, every estimate is computed for it
+  as if it were new (its own row and its own neighbour excluded), and the coefficients minimise the squared
+  error to its real row. It wins in embedding space but not in bits per byte (docs/tokenadapt.md).
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import numpy as np
 
 from everybit.tokenadapt.embedder import nearest
 
-METHODS = ("random", "mean", "subtoken-mean", "local", "global", "hybrid", "fitted")
-SEMANTIC = ("local", "global", "hybrid", "fitted")  # the methods that need external embeddings
+METHODS = ("random", "mean", "subtoken-mean", "local", "global", "hybrid", "fitted", "calibrated")
+SEMANTIC = ("local", "global", "hybrid", "fitted", "calibrated")  # the methods that need external embeddings
+CALIBRATION_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)  # 0.3 with T 0.6 is TokenAdapt's hybrid
+CALIBRATION_TEMPERATURES = (0.3, 0.6)
 
 
 @dataclass
@@ -206,6 +210,28 @@ def fitted_rows(p: Problem, token_bytes: list[bytes]) -> tuple[np.ndarray, np.nd
     glob, found = global_rows(p)
     feats = _features(p, glob, found, _apply(p.ext_new, ridge))
     return np.tensordot(coef.astype(np.float32), feats, axes=([0], [1])), coef
+
+
+def hybrid_candidates(p: Problem) -> list[tuple[dict[str, float], np.ndarray]]:
+    """The hybrid family over a grid of global weights and temperatures: ({"w", "T"}, rows) pairs, for
+    `calibrated` to choose from by the model's own likelihood of calibration text."""
+    out = []
+    for temperature in CALIBRATION_TEMPERATURES:
+        q = Problem(
+            p.old,
+            p.pieces,
+            p.piece_bytes,
+            p.ext_new,
+            p.ext_old,
+            p.candidates,
+            Options(**{**p.opts.__dict__, "temperature": temperature}),
+        )
+        local = local_rows(q)
+        glob, found = global_rows(q)
+        for w in CALIBRATION_WEIGHTS:
+            rows = np.where(found[:, None], (1 - w) * local + w * glob, local).astype(np.float32)
+            out.append(({"w": w, "T": temperature}, rows))
+    return out
 
 
 def estimate(method: str, p: Problem, token_bytes: list[bytes] | None = None) -> np.ndarray:

@@ -39,6 +39,7 @@ class Report:
     coefficients: list[float] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     heal_curve: list[dict] | None = None
+    calibration: list[dict] | None = None  # calibrated: every (w, T) tried and its bits per byte
     estimated_ids: list[int] = field(default_factory=list, repr=False)  # not saved: long and derivable
 
 
@@ -107,6 +108,20 @@ def _role_rows(new_tok: Any, old_tok: Any, mapping: dict[int, int]) -> dict[str,
     return mapped
 
 
+def _problem(
+    old_rows: np.ndarray,
+    pieces: list[list[int]],
+    ext: tuple | None,
+    opts: methods.Options,
+    old_surface: Surface,
+) -> methods.Problem:
+    keys = old_surface.keys[: len(old_rows)]
+    piece_bytes = np.array([len(k[1]) if k[0] == "bytes" else 1 for k in keys])
+    candidates = np.array([i for i, k in enumerate(keys) if k[0] == "bytes"])
+    ext_new, ext_old = ext if ext else (None, None)
+    return methods.Problem(old_rows, pieces, piece_bytes, ext_new, ext_old, candidates, opts)
+
+
 def _estimate(
     method: str,
     old_rows: np.ndarray,
@@ -115,10 +130,7 @@ def _estimate(
     opts: methods.Options,
     old_surface: Surface,
 ) -> tuple[np.ndarray, list[float] | None]:
-    piece_bytes = np.array([len(k[1]) if k[0] == "bytes" else 1 for k in old_surface.keys[: len(old_rows)]])
-    candidates = np.array([i for i, k in enumerate(old_surface.keys[: len(old_rows)]) if k[0] == "bytes"])
-    ext_new, ext_old = ext if ext else (None, None)
-    problem = methods.Problem(old_rows, pieces, piece_bytes, ext_new, ext_old, candidates, opts)
+    problem = _problem(old_rows, pieces, ext, opts, old_surface)
     if method == "fitted":
         token_bytes = [k[1] if k[0] == "bytes" else b"" for k in old_surface.keys[: len(old_rows)]]
         rows, coef = methods.fitted_rows(problem, token_bytes)  # type: ignore[arg-type]
@@ -134,12 +146,14 @@ def transplant(
     opts: methods.Options | None = None,
     embedder: Any = None,
     pad_to: int | None = None,
+    calibration_text: str | None = None,
 ) -> Report:
-    """Replaces model's vocabulary by new_tok's in place (new_tok gains the old special tokens it lacked)."""
-    import torch
-
+    """Replaces model's vocabulary by new_tok's in place (new_tok gains the old special tokens it lacked).
+    `calibrated` needs calibration_text (never the text it will be evaluated on)."""
     if method not in methods.METHODS:
         raise UsageError(f"--method must be one of {', '.join(methods.METHODS)}, not {method!r}")
+    if method == "calibrated" and not (calibration_text and calibration_text.strip()):
+        raise UsageError("--method calibrated needs --calibration-text FILES")
     opts = opts or methods.Options()
     clock = {"start": time.perf_counter()}
     added = _carry_specials(new_tok, old_tok)
@@ -171,30 +185,31 @@ def transplant(
     heads = [("input", old_in)]
     if not tied and model.get_output_embeddings() is not None:
         heads.append(("output", model.get_output_embeddings().weight.detach().float().numpy()))
-    new_rows, coef = {}, None
+    src = np.array(list(mapping.items()), dtype=np.int64).reshape(-1, 2)
+    new_rows: dict[str, np.ndarray] = {}
+    candidates: dict[str, list] = {}
+    coef = None
     for name, old_rows in heads:
         rows = np.zeros((size, old_rows.shape[1]), np.float32)  # padding rows stay zero
-        src = np.array(list(mapping.items()), dtype=np.int64).reshape(-1, 2)
         rows[src[:, 0]] = old_rows[src[:, 1]]
-        if todo:
+        if todo and method == "calibrated":
+            candidates[name] = methods.hybrid_candidates(_problem(old_rows, pieces, ext, opts, old_s))
+        elif todo:
             est, c = _estimate(method, old_rows, pieces, ext, opts, old_s)
             rows[todo] = est
             coef = coef or c
         new_rows[name] = rows
     clock["estimated"] = time.perf_counter()
-    dtype = model.get_input_embeddings().weight.dtype
     model.resize_token_embeddings(size, mean_resizing=False)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.copy_(torch.from_numpy(new_rows["input"]).to(dtype))
-        if "output" in new_rows:
-            model.get_output_embeddings().weight.copy_(torch.from_numpy(new_rows["output"]).to(dtype))
-    if tied:
-        model.tie_weights()
+    _set_rows(model, new_rows, tied)
     _update_config(model, new_tok, size)
+    tried = (
+        _calibrate(model, new_tok, new_rows, candidates, todo, tied, calibration_text) if candidates else None
+    )
     clock["done"] = time.perf_counter()
     stages = ["start", "matched", "embedded", "estimated", "done"]
     seconds = {b: round(clock[b] - clock[a], 3) for a, b in itertools.pairwise(stages)}
-    return Report(
+    report = Report(
         method,
         len(old_s.keys),
         len(new_s.keys),
@@ -207,6 +222,50 @@ def transplant(
         seconds,
         estimated_ids=todo,
     )
+    report.calibration = tried
+    return report
+
+
+def _set_rows(model: Any, rows: dict[str, np.ndarray], tied: bool) -> None:
+    import torch
+
+    dtype = model.get_input_embeddings().weight.dtype
+    with torch.no_grad():
+        model.get_input_embeddings().weight.copy_(torch.from_numpy(rows["input"]).to(dtype))
+        if "output" in rows:
+            model.get_output_embeddings().weight.copy_(torch.from_numpy(rows["output"]).to(dtype))
+    if tied:
+        model.tie_weights()
+
+
+def _calibrate(
+    model: Any,
+    tok: Any,
+    rows: dict[str, np.ndarray],
+    candidates: dict[str, list],
+    todo: list[int],
+    tied: bool,
+    text: str | None,
+) -> list[dict]:
+    """Writes each candidate into the model, scores it on the calibration text, keeps the best."""
+    from everybit.common.progress import track
+    from everybit.tokenadapt.evaluate import score
+
+    tried, best = [], None
+    n = len(candidates["input"])
+    for k in track(range(n), "calibrating", unit="candidate"):
+        for name in rows:
+            rows[name][todo] = candidates[name][k][1]
+        _set_rows(model, rows, tied)
+        bpb = score(model, tok, text or "").bits_per_byte
+        tried.append({**candidates["input"][k][0], "bits_per_byte": bpb})
+        if best is None or bpb < tried[best]["bits_per_byte"]:
+            best = k
+    for name in rows:
+        rows[name][todo] = candidates[name][best][1]
+    _set_rows(model, rows, tied)
+    tried[best]["chosen"] = True
+    return tried
 
 
 def _update_config(model: Any, tok: Any, size: int) -> None:
