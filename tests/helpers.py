@@ -1,6 +1,7 @@
 """Helpers for tests that run the real ``everybit`` entry point in a child process."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,14 @@ RUNNER = (
 )
 
 
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: Python then never
+    # installs its KeyboardInterrupt handler. Ctrl-C tests need the disposition a terminal user has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def everybit_proc(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
-    """Start ``everybit ARGS`` (with the fake tool registered) in a child process."""
+    """Start ``everybit ARGS`` (with the fake tool registered) in a child process, SIGINT as on a terminal."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-c", RUNNER, *args],
@@ -28,6 +35,7 @@ def everybit_proc(*args: str, env: dict | None = None, **kw) -> subprocess.Popen
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
         **kw,
     )
 
