@@ -218,6 +218,18 @@ def _tables(report: Report, runs: list[dict], base: dict, cold: dict) -> None:
         ["target", "local", "piece mean", "first piece", "last piece", "global", "ridge map"],
         fitted,
     )
+    chosen = [
+        [r["target"], c["w"], c["T"], c["bits_per_byte"]]
+        for r in runs
+        if r["calibration"]
+        for c in r["calibration"]
+        if c.get("chosen")
+    ]
+    report.add_table(
+        "calibrated (ours): the hybrid member chosen on calibration text (training-side slices)",
+        ["target", "w", "T", "calibration bpb"],
+        chosen,
+    )
     report.add_table(
         "Cold transplant through the CLI (hybrid, supertok 32k, empty embedding cache, GNU time)",
         ["seconds", "peak RSS GiB"],
