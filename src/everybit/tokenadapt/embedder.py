@@ -55,6 +55,9 @@ class Embedder:
     """``encode(strings) -> float32 array``, one L2-normalised row per string."""
 
     def __init__(self, name: str | Path = DEFAULT, cache: Path | None = None, batch: int = BATCH) -> None:
+        from everybit.tokenadapt.models import transformers_module
+
+        transformers_module()  # quiet loading bars, as for the model
         self.model, self.key = _load_minilm() if str(name) == DEFAULT else _load_path(Path(name))
         self.batch = batch
         self.cache_file = (cache or cache_root()) / f"{self.key}.sqlite"

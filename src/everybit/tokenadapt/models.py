@@ -19,7 +19,8 @@ def _torch_dtype(name: str) -> Any:
     return getattr(torch, name)
 
 
-def _transformers() -> Any:
+def transformers_module() -> Any:
+    """transformers, imported with its logging and progress bars following our -q and TTY rules."""
     try:
         import transformers
     except ImportError:
@@ -34,7 +35,7 @@ def _transformers() -> Any:
 
 def load(src: str | Path, dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) from a local folder, a .gguf file (dequantized) or a hub id (cache or network)."""
-    tf = _transformers()
+    tf = transformers_module()
     torch_dtype = _torch_dtype(dtype)
     path = Path(src)
     try:
