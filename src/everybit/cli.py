@@ -26,7 +26,16 @@ from everybit.common.progress import set_quiet
 from everybit.registry import TOOLS, find
 
 DEMO_SUMMARY = "run every built tool on small built-in inputs and write an HTML report"
-ML_PACKAGES = {"torch", "transformers", "tokenizers", "safetensors", "gguf", "sentence_transformers", "faiss"}
+ML_PACKAGES = {
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "gguf",
+    "sentence_transformers",
+    "faiss",
+    "accelerate",
+}
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from everybit import __version__
-from everybit.common.errors import EverybitError, UsageError
+from everybit.common.errors import DataUnavailableError, EverybitError, MissingDependencyError, UsageError
 from everybit.common.progress import track
 from everybit.common.report import Section, Table, write_report
 from everybit.registry import TOOLS, Tool
@@ -45,13 +45,17 @@ def run_section(tool: Tool, ctx: DemoContext) -> Section:
     """One tool's section; failures become a 'failed' section instead of ending the demo."""
     if not tool.is_built():
         return Section(tool.name, "not built yet", text=tool.summary)
-    from everybit.cli import describe
+    from everybit.cli import ML_PACKAGES, describe
 
     try:
         module = importlib.import_module(f"{tool.package}.demo")
         section = module.demo(ctx)
     except Exception as exc:
-        return Section(tool.name, "failed", text=describe(exc)[0])
+        # A missing optional extra (`ml` packages, an offline model) skips the section; the rest is a fault.
+        optional = isinstance(exc, (MissingDependencyError, DataUnavailableError)) or (
+            isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in ML_PACKAGES
+        )
+        return Section(tool.name, "skipped" if optional else "failed", text=describe(exc)[0])
     section.title = tool.name
     return section
 

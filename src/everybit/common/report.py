@@ -255,7 +255,7 @@ class Section:
     """One tool's part of a report: a status, a few headline figures, tables and charts."""
 
     title: str
-    status: Literal["ok", "not built yet", "failed"] = "ok"
+    status: Literal["ok", "not built yet", "skipped", "failed"] = "ok"
     text: str = ""
     headline: list[tuple[str, str]] = field(default_factory=list)  # (label, value) for the terminal summary
     tables: list[Table] = field(default_factory=list)
@@ -286,7 +286,7 @@ def _slug(text: str) -> str:
 
 def _section_html(sec: Section, out_dir: Path, index: int) -> str:
     esc = html.escape
-    cls = {"ok": "", "not built yet": "pending", "failed": "failed"}[sec.status]
+    cls = {"ok": "", "not built yet": "pending", "skipped": "pending", "failed": "failed"}[sec.status]
     status = f'<span class="status {cls}">{esc(sec.status)}</span>'
     parts = [f'<h2 id="{_slug(sec.title)}">{esc(sec.title)} {status}</h2>']
     if sec.text:
