@@ -126,6 +126,12 @@ def global_rows(p: Problem, exclude: np.ndarray | None = None) -> tuple[np.ndarr
     return rows, found
 
 
+def global_or_mean(p: Problem) -> np.ndarray:
+    """The global estimate; the piece mean where no neighbour passes the threshold."""
+    glob, found = global_rows(p)
+    return np.where(found[:, None], glob, subtoken_mean(p))
+
+
 def hybrid_rows(p: Problem) -> np.ndarray:
     local = local_rows(p)
     glob, found = global_rows(p)
@@ -178,7 +184,8 @@ def fit_coefficients(p: Problem, token_bytes: list[bytes]) -> tuple[np.ndarray, 
     """(coefficients over the features, ridge map): fitted on old tokens treated as new."""
     assert p.ext_old is not None and p.candidates is not None
     rng = np.random.default_rng(p.opts.seed)
-    vocab = {b: i for i, b in enumerate(token_bytes) if b and i in set(p.candidates.tolist())}
+    allowed = set(p.candidates.tolist())
+    vocab = {b: i for i, b in enumerate(token_bytes) if b and i in allowed}
     multi = np.array([i for i in p.candidates if len(token_bytes[i]) > 1])
     sample = rng.choice(multi, size=min(p.opts.fit_samples, len(multi)), replace=False)
     kept, pieces = two_piece_splits(token_bytes, vocab, sample)
@@ -190,8 +197,11 @@ def fit_coefficients(p: Problem, token_bytes: list[bytes]) -> tuple[np.ndarray, 
         _ridge(p.ext_old[cand[~half]], p.old[cand[~half]]),
         _ridge(p.ext_old[cand[half]], p.old[cand[half]]),
     ]
-    side = dict(zip(cand.tolist(), half.tolist(), strict=True))
-    mapped = np.stack([_apply(p.ext_old[[t]], maps[side[t]])[0] for t in kept])
+    in_half = np.zeros(len(p.old), dtype=bool)
+    in_half[cand[half]] = True
+    ext = p.ext_old[kept_a]
+    # each token gets the map fitted on the half it is not in
+    mapped = np.where(in_half[kept_a, None], _apply(ext, maps[0]), _apply(ext, maps[1]))
     sub = Problem(p.old, pieces, p.piece_bytes, p.ext_old[kept_a], p.ext_old, cand, p.opts)
     glob, found = global_rows(sub, exclude=kept_a)
     feats = _features(sub, glob, found, mapped).astype(np.float64)
@@ -244,6 +254,6 @@ def estimate(method: str, p: Problem, token_bytes: list[bytes] | None = None) ->
         "mean": mean_rows,
         "subtoken-mean": subtoken_mean,
         "local": local_rows,
-        "global": lambda q: np.where(global_rows(q)[1][:, None], global_rows(q)[0], subtoken_mean(q)),
+        "global": global_or_mean,
         "hybrid": hybrid_rows,
     }[method](p).astype(np.float32)
