@@ -68,10 +68,11 @@ def sample_nll(
     i = 0
     with torch.inference_mode():
         while i < len(order):
-            longest = len(encoded[order[min(len(order) - 1, i)]])
-            n = max(1, batch_tokens // max(longest, 1))
+            n = 1  # shortest first, so the last row of a group is its widest
+            while i + n < len(order) and (n + 1) * len(encoded[order[i + n]]) <= batch_tokens:
+                n += 1
             group = order[i : i + n]
-            width = max(len(encoded[j]) for j in group)
+            width = len(encoded[group[-1]])
             ids = torch.zeros((len(group), width), dtype=torch.long)
             mask = torch.zeros((len(group), width), dtype=torch.long)
             for row, j in enumerate(group):
