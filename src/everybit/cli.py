@@ -35,6 +35,7 @@ ML_PACKAGES = {
     "sentence_transformers",
     "faiss",
     "accelerate",
+    "imagecodecs",
 }
 
 

@@ -48,7 +48,45 @@ def _frame_seeds(plain: bytes, i: int) -> list[bytes]:
     return out
 
 
+def _ikcoder_seeds() -> list[bytes]:
+    """Valid streams behind the harness header: zeros, small Laplacian values, big values (the escape up to
+    +-32767), edge shapes (0 x n, 1 x 1, one row, one column), several planes, int8 and int16 mode."""
+    import numpy as np
+
+    try:
+        from . import fuzz_ikcoder as h
+    except ImportError:  # run as a script: tests/fuzz is sys.path[0]
+        import fuzz_ikcoder as h
+
+    rng = np.random.default_rng(20240601)
+
+    def lap(shape, scale):
+        return np.clip(np.rint(rng.laplace(0, scale, shape)), -32767, 32767).astype(np.int32)
+
+    cases = [
+        [],
+        [(0, 5)],
+        [(1, 1)],
+        [(3, 0), (1, 1)],
+        [(23, 23)],
+        [(1, 23)],
+        [(23, 1)],
+        [(8, 8), (4, 16), (0, 0), (12, 3)],
+        [(16, 16), (16, 16)],
+    ]
+    out = []
+    for i, shapes in enumerate(cases):
+        for scale in (0.0, 0.3, 2.0, 40.0, 5000.0):
+            planes = [lap(s, scale) for s in shapes]
+            if scale > 1000 and planes and planes[0].size:
+                planes[0].flat[0], planes[0].flat[-1] = 32767, -32767
+            out.append(h.header(shapes, wide=(i + int(scale)) % 2 == 1) + h.ik.encode(planes))
+    return out
+
+
 def seeds(target: str) -> list[bytes]:
+    if target == "ikcoder":
+        return _ikcoder_seeds()
     out = []
     for i, plain in enumerate(plaintexts()):
         level = LEVELS[i % len(LEVELS)]
@@ -65,7 +103,7 @@ def seeds(target: str) -> list[bytes]:
     return out
 
 
-TARGETS = ("decompress", "decompress_block", "roundtrip", "frame")
+TARGETS = ("decompress", "decompress_block", "roundtrip", "frame", "ikcoder")
 
 
 def main(outdir: str) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the ULZ decoders (and encoder) with atheris/libFuzzer on a build of the C extension with
-# AddressSanitizer + UBSan. Exits non-zero on any finding and prints the reproducer. See README.md.
+# Fuzzes the ULZ decoders (and encoder) and imgkan's entropy coder with atheris/libFuzzer on a build of
+# the C extensions with AddressSanitizer + UBSan. Exits non-zero on any finding and prints the reproducer. See README.md.
 #
 #   tests/fuzz/run.sh [SECONDS_EACH] [TARGET...]      default: 60 s for each of $ALL_TARGETS
 #
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ALL_TARGETS=(decompress decompress_block frame roundtrip)
+ALL_TARGETS=(decompress decompress_block frame roundtrip ikcoder)
 secs=${1:-60}
 shift || true
 targets=("$@")
@@ -21,7 +21,7 @@ PY=${PY:-.venv/bin/python}
 work=${FUZZ_DIR:-build/fuzz}
 ATHERIS_SPEC=${ATHERIS_SPEC:-atheris==3.0.0}
 # Output sizes in the harnesses are capped at 1 MiB; these cap the input.
-declare -A MAX_LEN=([decompress]=65536 [decompress_block]=65536 [frame]=262144 [roundtrip]=262144)
+declare -A MAX_LEN=([decompress]=65536 [decompress_block]=65536 [frame]=262144 [roundtrip]=262144 [ikcoder]=8192)
 
 log() { printf '\n== fuzz: %s\n' "$*"; }
 die() { printf 'fuzz: error: %s\n' "$*" >&2; exit 2; }
@@ -93,6 +93,10 @@ sanitized() { LD_PRELOAD="$runtime" PYTHONPATH="$pkg" PYTHONMALLOC=malloc ASAN_O
 where=$(sanitized "$PY" -c 'import everybit.ulz._ulz as m; print(m.__file__)')
 echo "everybit.ulz._ulz = $where"
 case $where in "$pkg"/*) ;; *) die "the sanitized build is not the one imported" ;; esac
+# fuzz_ikcoder.py loads its module from the first everybit on sys.path, bypassing everybit.imgkan
+where=$(sanitized "$PY" -c 'import sys; sys.path.insert(0, "tests/fuzz"); import fuzz_ikcoder as h; print(h.ik.__file__)')
+echo "everybit.imgkan._ikcoder = $where"
+case $where in "$pkg"/*) ;; *) die "the sanitized build of _ikcoder is not the one loaded" ;; esac
 
 # 4. Seeds (valid streams, generated), then each target for $secs seconds.
 sanitized "$PY" tests/fuzz/make_seeds.py "$work/seeds"

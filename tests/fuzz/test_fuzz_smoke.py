@@ -15,6 +15,7 @@ TARGETS = {
     "decompress_block": "tests.fuzz.fuzz_decompress_block",
     "roundtrip": "tests.fuzz.fuzz_roundtrip",
     "frame": "tests.fuzz.fuzz_frame",
+    "ikcoder": "tests.fuzz.fuzz_ikcoder",
 }
 
 
