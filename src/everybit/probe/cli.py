@@ -1,0 +1,139 @@
+"""``everybit probe``: causal-intervention studies on an HF causal LM, from a YAML config.
+
+    everybit probe transplant --config FILE [--model PATH_OR_ID] [-o OUTDIR] [--method exact|attribution]
+    everybit probe patch      --config FILE [...same...]
+    everybit probe neurons    --config FILE [--model ...] [-o OUTDIR]
+    everybit probe ablate     --config FILE [--model ...] [-o OUTDIR]
+    common: [--dtype float32|bfloat16|float16] [--device cpu] [--threads N] [-f] [-q]
+
+FILE is a study config, or the name of a shipped one (transplant_yesno, patch_ampm, neurons_time,
+ablate_seashells). The model is --model, else the config's ``model:``, else SmolLM2-135M-Instruct when it is
+installed. OUTDIR (default ``probe-<config name>``) gets CSV tables, PNG heatmaps, report.html and
+summary.txt, written atomically; an existing non-empty OUTDIR needs ``-f``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from everybit.common.errors import UsageError
+
+VERBS = {
+    "transplant": "write a source prompt's activations into a neutral baseline, one component at a time",
+    "patch": "clean/corrupt activation patching per layer x position and per head, both directions",
+    "neurons": "MLP neurons consistently active across a prompt set, and the prompts that drive them",
+    "ablate": "zero- or mean-ablate every neuron of some layers: top-1 flips and |ΔP(target)|",
+}
+WITH_METHOD = ("transplant", "patch")  # the studies with a head sweep attribution can screen
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threads must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be at least 1, not {value}")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from everybit.common.cliargs import verb_parsers
+
+    verb = verb_parsers(parser)
+    for name, summary in VERBS.items():
+        v = verb(name, summary)
+        v.add_argument(
+            "--config",
+            "-c",
+            required=True,
+            metavar="FILE",
+            help=f"study YAML, or a shipped config's name (e.g. {_example(name)})",
+        )
+        v.add_argument("--model", "-m", metavar="PATH_OR_ID", help="HF folder, .gguf file or hub id")
+        v.add_argument("--out", "-o", type=Path, metavar="OUTDIR", help="output folder (default probe-NAME)")
+        if name in WITH_METHOD:
+            v.add_argument(
+                "--method",
+                choices=["exact", "attribution"],
+                help="head sweep: exact patching of every head, or an attribution screen with exact "
+                "re-check of the config's top_k (default: the config's method, else exact)",
+            )
+        v.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+        v.add_argument("--device", default="cpu", help="torch device (default cpu)")
+        v.add_argument("--threads", type=_threads, metavar="N", help="torch CPU threads (default: torch's)")
+        v.add_argument("-f", "--force", action="store_true", help="replace OUTDIR if it is not empty")
+        v.set_defaults(func=run)
+
+
+def _example(study: str) -> str:
+    return {
+        "transplant": "transplant_yesno",
+        "patch": "patch_ampm",
+        "neurons": "neurons_time",
+        "ablate": "ablate_seashells",
+    }[study]
+
+
+def main() -> None:
+    from everybit.cli import run_tool
+
+    run_tool("probe")
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(f"probe: {text}", file=sys.stderr)
+
+
+def model_source(cli: str | None, configured: str | None, config_path: Path) -> str:
+    """--model, else the config's model (a relative path counts from the config's folder when it exists
+    there), else the default SmolLM2."""
+    from everybit.probe.studies import default_model
+
+    if cli:
+        return cli
+    if configured:
+        beside = config_path.parent / configured
+        return str(beside) if not Path(configured).is_absolute() and beside.exists() else configured
+    return default_model()
+
+
+def run(args: argparse.Namespace) -> None:
+    from everybit.probe import config as configs
+
+    path = configs.find_config(args.config)
+    text = path.read_text(encoding="utf-8")
+    cfg = configs.loads(text, str(path), args.verb)
+    out = args.out or Path(f"probe-{path.stem}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise UsageError(f"{out}: already exists and is not empty (use --force to replace it)")
+    method = getattr(args, "method", None) or cfg.method
+    result = _run(args, cfg, path, method)
+    result.config_text = text
+    from everybit.probe.report import write_study
+
+    write_study(result, out, overwrite=args.force)
+    print("\n".join(result.summary))
+    _note(args, f"{args.verb}: tables, heatmaps, report.html and summary.txt -> {out}")
+
+
+def _run(args: argparse.Namespace, cfg: Any, path: Path, method: str) -> Any:
+    import torch
+
+    from everybit.common.hfmodels import check_device
+    from everybit.probe.interventions import Engine
+    from everybit.probe.models import load_model
+    from everybit.probe.studies import Context, run_study
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    check_device(args.device)
+    source = model_source(args.model, cfg.model, path)
+    lm = load_model(source, dtype=args.dtype, device=args.device)
+    engine = Engine(lm, memory_budget_mb=cfg.memory_budget_mb, batch_size=cfg.batch_size)
+    ctx = Context(lm, engine, method=method, quiet=args.quiet)
+    return run_study(cfg, ctx)
