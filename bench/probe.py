@@ -156,7 +156,7 @@ def run(quick: bool = False) -> Report:
             lambda s: clean_tr.value(s),
             lambda s: (
                 f"blocks.{s.layer}.attn.hook_z",
-                tl_cache[f"blocks.{s.layer}.attn.hook_z"][0][:, s.index],
+                tl_cache[f"blocks.{s.layer}.attn.hook_z"][0][-1, s.index],
             ),
         ),
         "resid": (
@@ -213,11 +213,13 @@ def run(quick: bool = False) -> Report:
         return logit_diff(logits, target, foil)
 
     engine.reset_counters()
-    scores, attr_s, _ = _timed(
-        lambda: attribute(engine, clean, corrupt, metric, ("head",), clean=clean_tr), REPEAT
-    )
+
+    def screen() -> Any:  # per position: the exact sweep patches the last position only
+        return attribute(engine, clean, corrupt, metric, ("head",), per_position=True, clean=clean_tr)
+
+    scores, attr_s, _ = _timed(screen, REPEAT)
     exact = results["heads"]["effects"].reshape(len(layers), a.n_heads)
-    rho = _spearman(scores["head"][list(layers)], exact)
+    rho = _spearman(scores["head"][list(layers), -1], exact)
     passes = (engine.forward_passes + engine.backward_passes) / REPEAT
 
     report.add_table(
