@@ -33,6 +33,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "_glue.h"
+#include "_rangecoder.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,13 +54,6 @@
 #define NMAX 255 /* visit count cap (the slow rate is at its floor long before) */
 #define PMIN 32  /* of 65536 */
 
-#if defined(__GNUC__)
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define LIKELY(x) (x)
-#define UNLIKELY(x) (x)
-#endif
 
 /* ---------------------------------------------------------------- fixed tables */
 
@@ -89,73 +83,11 @@ static void init_tables(void) {
     fill_classes(gclass, gb, NGC - 1);
 }
 
-/* ---------------------------------------------------------------- range coder */
-
-typedef struct {
-    uint32_t x1, x2;
-    uint8_t *buf;
-    size_t len, cap;
-    int oom;
-} Enc;
-
-static void enc_put(Enc *e, uint8_t b) {
-    if (UNLIKELY(e->len == e->cap)) {
-        size_t ncap = e->cap ? e->cap * 2 : 4096;
-        uint8_t *nb = realloc(e->buf, ncap);
-        if (!nb) { e->oom = 1; return; }
-        e->buf = nb;
-        e->cap = ncap;
-    }
-    e->buf[e->len++] = b;
-}
-
-/* p1: probability that bit is 1, of 65536, in [PMIN, 65536 - PMIN] */
-static inline void enc_bit(Enc *e, int bit, uint32_t p1) {
-    uint32_t xmid = e->x1 + (uint32_t)(((uint64_t)(e->x2 - e->x1) * p1) >> 16);
-    if (bit) e->x2 = xmid; else e->x1 = xmid + 1;
-    while (((e->x1 ^ e->x2) & 0xff000000u) == 0) {
-        enc_put(e, (uint8_t)(e->x2 >> 24));
-        e->x1 <<= 8;
-        e->x2 = (e->x2 << 8) | 255;
-    }
-}
+/* ---------------------------------------------------------------- range coder (_rangecoder.h) */
 
 /* All of x1: the decoder then never needs a byte past the end (see the top of the file). */
 static void enc_flush(Enc *e) {
     for (int i = 24; i >= 0; i -= 8) enc_put(e, (uint8_t)(e->x1 >> i));
-}
-
-typedef struct {
-    uint32_t x1, x2, x;
-    const uint8_t *in;
-    size_t len, pos; /* pos counts every byte read, including zeros past the end (truncated) */
-} Dec;
-
-static inline uint8_t dec_byte(Dec *d) {
-    size_t p = d->pos++;
-    return p < d->len ? d->in[p] : 0;
-}
-
-static void dec_init(Dec *d, const uint8_t *in, size_t len) {
-    d->in = in;
-    d->len = len;
-    d->pos = 0;
-    d->x1 = 0;
-    d->x2 = 0xffffffffu;
-    d->x = 0;
-    for (int i = 0; i < 4; i++) d->x = (d->x << 8) | dec_byte(d);
-}
-
-static inline int dec_bit(Dec *d, uint32_t p1) {
-    uint32_t xmid = d->x1 + (uint32_t)(((uint64_t)(d->x2 - d->x1) * p1) >> 16);
-    int bit = d->x <= xmid;
-    if (bit) d->x2 = xmid; else d->x1 = xmid + 1;
-    while (((d->x1 ^ d->x2) & 0xff000000u) == 0) {
-        d->x1 <<= 8;
-        d->x2 = (d->x2 << 8) | 255;
-        d->x = (d->x << 8) | dec_byte(d);
-    }
-    return bit;
 }
 
 /* ---------------------------------------------------------------- model */
