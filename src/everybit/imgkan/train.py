@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -149,7 +148,6 @@ def fit(
     arch: Arch,
     budget: int,
     opts: FitOptions | None = None,
-    on_check: Callable[[int, float, int], None] | None = None,
 ) -> FitResult:
     """Fit ``image`` (uint8 (H, W) or (H, W, 3)) in at most ``budget`` bytes."""
     opts = opts or FitOptions()
@@ -177,16 +175,15 @@ def fit(
                 bar.update(1)
             if step % CHECK_EVERY and step != opts.iters - 1:
                 continue
-            data = pack(f.payload())
+            payload = f.payload()
+            data = pack(payload)
             psnr = -10 * math.log10(max(mse, 1e-12))
             history.append((step, psnr, len(data)))
             bar.set_postfix(psnr=f"{psnr:.2f}", bpp=f"{8 * len(data) / f.pixels:.3f}", refresh=False)
-            if on_check:
-                on_check(step, psnr, len(data))
             if arch.kind == "ka" and step > 100:
                 f.steer(len(data), 0.5 if mode == "noise" else 0.15)
             if mode == "ste" and len(data) <= budget and (best is None or psnr > best[0]):
-                best, last_gain = (psnr, data, f.payload()), step
+                best, last_gain = (psnr, data, payload), step
             if rescue or (best is None and mode == "ste" and step > noise_steps + opts.iters // 10):
                 f.lam *= 1.3  # nothing fits yet: pay more for rate
             if best is not None and step - last_gain > opts.patience:
