@@ -7,7 +7,6 @@ import hashlib
 import os
 import stat
 import struct
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,28 +17,29 @@ from everybit.common.atomic import atomic_write
 from everybit.common.errors import CorruptDataError, InputError, OutputError, UsageError
 from everybit.common.parallel import Pipeline, resolve_threads
 from everybit.common.progress import progress_bar
-from everybit.imli import methods
+from everybit.imli import history, methods, restore
 from everybit.imli.blocks import BlockError, read_block
 from everybit.imli.chunker import BlockPlanner, file_order_key, fragments
 from everybit.imli.extract import safe_target, set_metadata
 from everybit.imli.journal import (
+    Decode,
     Entry,
     Journal,
     Version,
     _journal_kind,
     c_block,
     d_block_data,
-    d_block_fragments,
     date_of,
+    describe,
     h_block_data,
     i_record,
     journal_block,
     read_journal,
     timestamp_of,
 )
+from everybit.imli.sandbox import DEFAULT_BLOCK_TIMEOUT, Budget, Decoder
 
 I_BLOCK_BYTES = 16000  # zpaq starts a new i block after this many bytes of records
-_READ_LOCK = threading.Lock()  # worker threads share the archive's file object
 
 
 @dataclass
@@ -98,23 +98,47 @@ def _under(name: str, tops: list[str]) -> bool:
 
 
 class Archive:
-    """A ZPAQ journaling archive at ``path`` (created by the first ``add``)."""
+    """A ZPAQ journaling archive at ``path`` (created by the first ``add``).
 
-    def __init__(self, path: str | os.PathLike[str], key: str | bytes | None = None) -> None:
+    Blocks are decoded in sandboxed worker processes (``everybit.imli.sandbox``): ``max_memory`` bytes
+    (0: the default, 1 GiB or half the machine's memory) for all blocks decoding at once, and
+    ``block_timeout`` seconds (plus an allowance per MiB a block declares) before a block is stopped.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        key: str | bytes | None = None,
+        *,
+        max_memory: int = 0,
+        block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
+    ) -> None:
         self.path = Path(path)
         self.key = key.encode() if isinstance(key, str) else key
+        self.budget = Budget(max_memory, block_timeout)
 
     # ---------------------------------------------------------------- reading
 
+    def _open_reader(self) -> BinaryIO:
+        """The archive's payload, decrypted when it has a key (the caller closes it)."""
+        fp = open(self.path, "rb")  # noqa: SIM115 - returned to the caller
+        if self.key is None:
+            return fp
+        from everybit.imli import crypto
+
+        try:
+            return crypto.open_encrypted_reader(fp, self.key)
+        except BaseException:
+            fp.close()
+            raise
+
     @contextlib.contextmanager
     def _reader(self) -> Iterator[BinaryIO]:
-        with open(self.path, "rb") as fp:
-            if self.key is None:
-                yield fp
-            else:
-                from everybit.imli import crypto
-
-                yield crypto.open_encrypted_reader(fp, self.key)
+        fp = self._open_reader()
+        try:
+            yield fp
+        finally:
+            fp.close()
 
     def journal(self) -> Journal:
         if not self.path.exists():
@@ -125,9 +149,15 @@ class Archive:
             with open(self.path, "rb") as raw:
                 if crypto.looks_encrypted(raw.read(crypto.SALT_SIZE)):
                     raise InputError(f"{self.path}: encrypted, or not a ZPAQ archive (no key given)")
-        with self._reader() as fp:
-            journal = read_journal(fp)
-            if journal.incomplete and not journal.versions and journal.end == 0 and _tail(fp, journal):
+        with self._reader() as fp, Decoder(self.budget) as decode:
+            journal = read_journal(fp, decode)
+            if journal.damage is not None:
+                journal.damage = f"{self.path}: {journal.damage}"
+            if journal.incomplete:
+                journal.tail = _tail(fp, journal, decode)
+            if journal.incomplete and not journal.versions and journal.end == 0 and journal.tail:
+                if journal.damage and "block at offset 0" not in journal.damage:
+                    raise CorruptDataError(journal.damage)
                 raise CorruptDataError(f"{self.path}: not a ZPAQ archive (no readable block at offset 0)")
         return journal
 
@@ -137,8 +167,7 @@ class Archive:
         journal = self.journal() if journal is None else journal
         if not journal.incomplete:
             return None
-        with self._reader() as fp:
-            return _tail(fp, journal) or "unfinished"
+        return journal.tail or "unfinished"
 
     def versions(self) -> list[Version]:
         return self.journal().versions
@@ -166,10 +195,15 @@ class Archive:
 
     @staticmethod
     def _until(journal: Journal, until: int | None) -> int | None:
-        """A version count from a version number or a YYYYMMDD[HHMMSS] date (versions not after it)."""
+        """A version count from a version number, -N (N versions before the latest, as zpaq's -until
+        -N) or a YYYYMMDD[HH[MM[SS]]] date (the versions not after it; a missing time is the end of
+        that day, hour or minute, as zpaq pads it)."""
         if until is None or 0 <= until < 10_000_000:
             return until
-        date = until * 1_000_000 + 235959 if until <= 99_999_999 else until
+        if until < 0:
+            return max(len(journal.versions) + until, 0)
+        digits = len(str(until))
+        date = int(f"{until}{'235959'[digits - 8 :]}") if digits in (8, 10, 12, 14) else 0
         if not 19_000_101_000_000 <= date <= 99_991_231_235_959:
             raise UsageError(f"--until {until}: not a version number or a YYYYMMDD[HHMMSS] date")
         return sum(1 for v in journal.versions if v.date <= date)
@@ -248,7 +282,7 @@ class Archive:
             files = {p: e for p, e in files.items() if _under(p, tops) or p.rstrip("/") in tops}
         root = Path(to) if to is not None else Path(".")
         result = ExtractResult()
-        safe_dirs: set[Path] = set()  # folders already checked: no symlinks on the way
+        safe_dirs: set[str] = set()  # folders already checked: no symlinks on the way
         dirs = [e for e in files.values() if e.is_dir]
         for e in sorted(dirs, key=lambda e: e.path):
             try:
@@ -256,32 +290,72 @@ class Archive:
             except (InputError, OSError) as exc:
                 result.failed.append((e.path, str(exc)))
         regular = sorted((e for e in files.values() if not e.is_dir), key=lambda e: (e.fragments[:1], e.path))
-        total = sum(journal.size_of(e) for e in regular)
+        plan = self._plan_files(journal, root, regular, force, safe_dirs, result)
+        extraction = restore.Extraction(journal, plan, force)
+        total = sum(job.declared for job in extraction.jobs.values())
         with self._reader() as fp, progress_bar(total, "extract", quiet=quiet) as bar:
-            for entry, content in _contents(fp, journal, regular, threads, result):
-                try:
-                    target = safe_target(root, entry.path, safe_dirs)
-                    if target.parent not in safe_dirs:
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                    # atomic (temp + rename) but not fsynced per file, as zpaq and tar: a sync per file
-                    # doubled the time of extracting many small files
-                    with atomic_write(target, overwrite=force, fsync=False) as out:
-                        out.write(content)
-                    set_metadata(target, entry.mode, timestamp_of(entry.date))
-                    result.written.append(entry.path)
-                except (InputError, OutputError, OSError) as exc:
-                    result.failed.append((entry.path, str(exc)))
-                bar.update(len(content))
+            extraction.run(fp, self._open_reader, resolve_threads(threads), self.budget, bar.update)
+        order = {e.path: i for i, e in enumerate(regular)}
+        done = [f for f in plan if f.done]
+        result.written += sorted((f.entry.path for f in done), key=order.__getitem__)
+        result.failed += [(f.entry.path, f.error or "not extracted") for f in plan if not f.done]
         for e in sorted(dirs, key=lambda e: e.path, reverse=True):  # after their files: keep the dates
             with contextlib.suppress(InputError, OSError):
                 set_metadata(safe_target(root, e.path), e.mode, timestamp_of(e.date))
         return result
 
+    @staticmethod
+    def _plan_files(
+        journal: Journal,
+        root: Path,
+        regular: list[Entry],
+        force: bool,
+        safe_dirs: set[str],
+        result: ExtractResult,
+    ) -> list[restore.OutFile]:
+        """Checked targets of the files to extract; empty files are written here and now, files that
+        cannot be (unsafe name, existing target, missing fragment) go to ``result.failed``."""
+        run = os.urandom(4).hex()
+        plan = []
+        for e in regular:
+            try:
+                target = safe_target(root, e.path, safe_dirs)
+                folder = os.path.dirname(target)
+                if folder not in safe_dirs:
+                    os.makedirs(folder, exist_ok=True)
+                    safe_dirs.add(folder)
+                if target.is_dir():
+                    raise OutputError(f"{target}: is a directory")
+                if not force and target.exists():
+                    raise OutputError(f"{target}: already exists (use --force to overwrite)")
+                missing = [f for f in e.fragments if f not in journal.fragments]
+                if missing:
+                    result.failed.append((e.path, f"fragment {missing[0]} is missing"))
+                    continue
+                if not e.fragments:  # nothing to decode
+                    with atomic_write(target, overwrite=force, fsync=False):
+                        pass
+                    set_metadata(target, e.mode, timestamp_of(e.date))
+                    result.written.append(e.path)
+                    continue
+            except (InputError, OutputError, OSError) as exc:
+                result.failed.append((e.path, str(exc)))
+                continue
+            f = restore.OutFile(e, target, restore.temp_name(target, run, len(plan)), set())
+            at = 0
+            for fid in e.fragments:
+                frag = journal.fragments[fid]
+                f.writes.append((frag.block, frag.index, at))
+                f.blocks.add(frag.block)
+                at += frag.size
+            plan.append(f)
+        return plan
+
     def test(self, threads: int = 0, quiet: bool | None = None) -> ExtractResult:
         """Decode every block of every version and check every fragment's SHA-1."""
         journal = self.journal()
         if self.tail_state(journal) == "damaged":  # an interrupted add's leftovers are harmless
-            raise CorruptDataError(f"{self.path}: damaged data after offset {journal.end}")
+            raise CorruptDataError(journal.damage or f"{self.path}: damaged data after offset {journal.end}")
         everything = {  # every record of every version, so older versions' blocks are checked too
             (e.path, e.version): e
             for v in journal.versions
@@ -291,8 +365,13 @@ class Archive:
         result = ExtractResult()
         entries = sorted(everything.values(), key=lambda e: (e.fragments[:1], e.path))
         with self._reader() as fp:
-            for entry, _ in _contents(fp, journal, entries, threads, result):
-                result.written.append(entry.path)
+            for entry, error in restore.verify(
+                fp, self._open_reader, journal, entries, resolve_threads(threads), self.budget
+            ):
+                if error is None:
+                    result.written.append(entry.path)
+                else:
+                    result.failed.append((entry.path, error))
         return result
 
     def compare(self, paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, str]]:
@@ -327,81 +406,110 @@ class Archive:
         date = max(v.date for v in journal.versions)
         with self._reader() as fp, _TransactionWriter(target, Journal(), date, method, 0, {}) as writer:
             entries = writer.store_contents(
-                _contents(fp, journal, regular, 0, ExtractResult()), AddResult(None)
+                _contents(fp, journal, regular, 0, ExtractResult(), self), AddResult(None)
             )
             entries += [Entry(e.path, e.date, e.attr, [], 0) for e in files.values() if e.is_dir]
             return writer.finish(entries)
 
+    def diff(self, v1: int, v2: int) -> list[history.Change]:
+        """What changed from version ``v1`` to ``v2`` (numbers or dates, as ``until`` takes them)."""
+        journal = self.journal()
+        count = len(journal.versions)
+        return history.diff(
+            journal, min(self._until(journal, v1), count), min(self._until(journal, v2), count)
+        )
+
+    def prune(
+        self,
+        to: str | os.PathLike[str],
+        *,
+        keep_last: int = 0,
+        keep_daily: int = 0,
+        keep_weekly: int = 0,
+        keep_monthly: int = 0,
+        keep_yearly: int = 0,
+        method: int = 1,
+        threads: int = 0,
+        dry_run: bool = False,
+    ) -> dict[int, str]:
+        """Write a new archive at ``to`` holding the versions that borg's prune rules keep (N < 0: no
+        limit), each with its date and file state; returns the kept version numbers with the rule
+        that kept each ("daily #2"). With ``dry_run`` nothing is written."""
+        rules = {
+            "last": keep_last,
+            "daily": keep_daily,
+            "weekly": keep_weekly,
+            "monthly": keep_monthly,
+            "yearly": keep_yearly,
+        }
+        if not any(rules.values()):
+            raise UsageError("prune needs at least one --keep-* rule")
+        journal = self.journal()
+        kept = history.select([(v.number, v.date) for v in journal.versions], rules)
+        if dry_run:
+            return kept
+        if not kept:
+            raise InputError(f"{self.path}: no version to keep")
+        target = Archive(to, self.key)
+        if target.path.exists():
+            raise UsageError(f"{target.path}: already exists")
+        hashes: dict[bytes, int] = {}  # over the new archive: a kept version costs only what is new
+        before: dict[str, Entry] = {}
+        with self._reader() as fp:
+            for number, after in history.states(journal, kept):
+                self._copy_version(fp, journal, number, before, after, target, method, threads, hashes)
+                before = after
+        return kept
+
+    def _copy_version(
+        self,
+        fp: BinaryIO,
+        journal: Journal,
+        number: int,
+        before: dict[str, Entry],
+        after: dict[str, Entry],
+        target: Archive,
+        method: int,
+        threads: int,
+        hashes: dict[bytes, int],
+    ) -> None:
+        """Append to ``target`` one transaction dated as version ``number`` that turns state ``before``
+        into ``after``, as zpaq writes one: the records that changed and the deletions."""
+        changed = history.changes(before, after)
+        records = [after[c.path] for c in changed if c.mark != history.REMOVED]
+        regular = sorted((e for e in records if not e.is_dir), key=lambda e: (e.fragments[:1], e.path))
+        done = target.journal() if target.path.exists() else Journal()
+        date = journal.versions[number - 1].date
+        failed = ExtractResult()
+        with _TransactionWriter(target, done, date, method, threads, hashes) as writer:
+            entries = writer.store_contents(
+                _contents(fp, journal, regular, threads, failed, self), AddResult(None)
+            )
+            if failed.failed:  # the new archive must hold every kept state whole: write nothing
+                path, reason = failed.failed[0]
+                raise CorruptDataError(f"{self.path}: version {number}: {path}: {reason}")
+            entries += [Entry(e.path, e.date, e.attr, [], 0) for e in records if e.is_dir]
+            entries += [Entry(c.path, 0, b"", [], 0) for c in changed if c.mark == history.REMOVED]
+            writer.finish(entries)
+
 
 def _contents(
-    fp: BinaryIO, journal: Journal, entries: list[Entry], threads: int, result: ExtractResult
+    fp: BinaryIO,
+    journal: Journal,
+    entries: list[Entry],
+    threads: int,
+    result: ExtractResult,
+    archive: Archive,
 ) -> Iterator[tuple[Entry, bytes]]:
-    """Each entry with its content, decoding every d block once on the thread pool (SHA-1 checks
-    included) and dropping a block once no pending entry needs it; damaged files are recorded in
-    ``result.failed`` and skipped."""
-    frags = journal.fragments
-    needs = [{frags[f].block for f in e.fragments if f in frags} for e in entries]
-    users: dict[int, int] = {}
-    for blocks in needs:
-        for b in blocks:
-            users[b] = users.get(b, 0) + 1
-    sizes = {f.block: f.block_size for f in frags.values()}
-    expected: dict[int, dict[int, bytes]] = {}
-    for f in frags.values():
-        expected.setdefault(f.block, {})[f.index] = f.sha1
-    pipe = Pipeline(resolve_threads(threads))
-    decoded: dict[int, list[bytes | None] | str] = {}
-    pending = 0
-
-    def load(offset: int) -> tuple[int, list[bytes | None] | str]:
-        try:
-            with _READ_LOCK:
-                block = read_block(fp, offset, sizes[offset])
-            pieces: list[bytes | None] = list(d_block_fragments(block.data()))
-        except (BlockError, CorruptDataError) as exc:
-            return offset, f"d block at offset {offset}: {exc}"
-        wanted = expected.get(offset, {})
-        pieces += [None] * (max(wanted, default=-1) + 1 - len(pieces))  # fragments the block lacks
-        for index, sha1 in wanted.items():  # damaged or missing fragments become None
-            if pieces[index] is not None and hashlib.sha1(pieces[index]).digest() != sha1:
-                pieces[index] = None
-        return offset, pieces
-
-    def assemble(e: Entry, blocks: set[int]) -> bytes | str:
-        missing = [f for f in e.fragments if f not in frags]
-        errors = [decoded[b] for b in blocks if isinstance(decoded[b], str)]
-        if missing or errors:
-            return errors[0] if errors else f"fragment {missing[0]} is missing"
-        parts = [decoded[frags[f].block][frags[f].index] for f in e.fragments]
-        return "SHA-1 mismatch" if any(p is None for p in parts) else b"".join(parts)
-
-    def ready() -> Iterator[tuple[Entry, bytes]]:
-        nonlocal pending
-        while pending < len(entries) and needs[pending] <= decoded.keys():
-            e, blocks = entries[pending], needs[pending]
-            pending += 1
-            content = assemble(e, blocks)
-            for b in blocks:
-                users[b] -= 1
-                if not users[b]:
-                    del decoded[b]
-            if isinstance(content, str):
-                result.failed.append((e.path, content))
-            else:
-                yield e, content
-
-    try:
-        for offset in dict.fromkeys(b for blocks in needs for b in sorted(blocks)):
-            for off, pieces in pipe.submit(load, offset):
-                decoded[off] = pieces
-            yield from ready()
-        for off, pieces in pipe.drain():
-            decoded[off] = pieces
-        yield from ready()
-    finally:
-        pipe.close()
-    for e in entries[pending:]:
-        result.failed.append((e.path, "its data was not found"))
+    """Each entry with its content, every d block decoded once in ``archive``'s sandbox (SHA-1 checks
+    included); damaged files are recorded in ``result.failed`` and skipped."""
+    for e, content in restore.contents(
+        fp, archive._open_reader, journal, entries, resolve_threads(threads), archive.budget
+    ):
+        if isinstance(content, str):
+            result.failed.append((e.path, content))
+        else:
+            yield e, content
 
 
 class _TransactionWriter:
@@ -536,7 +644,7 @@ def _patch_c(fp: BinaryIO, start: int, old: bytes, dsize: int, date: int, first:
     fp.seek(0, 2)
 
 
-def _tail(fp: BinaryIO, journal: Journal) -> str | None:
+def _tail(fp: BinaryIO, journal: Journal, decode: Decode) -> str | None:
     """ "damaged" unless the bytes after ``journal.end`` are an interrupted update (None): a c block whose
     size is still -1, or the start of one cut short."""
     size = fp.seek(0, 2)
@@ -547,7 +655,7 @@ def _tail(fp: BinaryIO, journal: Journal) -> str | None:
     kind = _journal_kind(block)
     if kind is not None and kind[0] == "c":
         with contextlib.suppress(BlockError, struct.error):
-            if struct.unpack("<q", block.data()[:8])[0] == -1:
+            if struct.unpack("<q", decode(block, describe(block), 8)[:8])[0] == -1:
                 return None
     return "damaged"
 

@@ -99,6 +99,57 @@ def _header_end(buf: bytes, at: int) -> int:
     return end
 
 
+# Bytes of one component's description in a block header, by type (ZPAQ level 2 spec): CONST 1, CM 2,
+# ICM 3, MATCH 4, AVG 5, MIX2 6, MIX 7, ISSE 8, SSE 9.
+_COMPONENT_SIZE = {1: 2, 2: 3, 3: 2, 4: 3, 5: 4, 6: 6, 7: 6, 8: 3, 9: 5}
+
+
+def _component_memory(kind: int, args: bytes) -> int:
+    """Bytes libzpaq allocates for one component (its tables are 2^sizebits entries)."""
+    entries = 1 << args[0] if kind not in (1, 5) else 0
+    if kind == 2:  # CM: 32-bit counters
+        return 4 * entries
+    if kind == 3:  # ICM: 64-byte hash buckets + 256 bit-history probabilities
+        return 64 * entries + 1024
+    if kind == 4:  # MATCH: 32-bit index + history buffer of 2^bufbits bytes
+        return 4 * entries + (1 << args[1])
+    if kind == 6:  # MIX2: 16-bit weights
+        return 2 * entries
+    if kind == 7:  # MIX: 32-bit weights, one per input
+        return 4 * entries * args[2]
+    if kind == 8:  # ISSE: hash buckets + 512 weights
+        return 64 * entries + 2048
+    if kind == 9:  # SSE: 32 interpolation bins per context
+        return 128 * entries
+    return 0  # CONST, AVG
+
+
+def header_memory(buf: bytes, at: int = 0) -> tuple[int, int]:
+    """(bytes, components): what decoding the block at ``at`` asks libzpaq to allocate, read from its
+    header alone: the H and M arrays of HCOMP and PCOMP (4 x 2^hh + 2^hm + 4 x 2^ph + 2^pm) and every
+    component's tables. BlockError for a header that does not parse."""
+    end = _header_end(buf, at)
+    pos = at + len(TAG) if buf.startswith(TAG, at) else at
+    pos += 7  # zPQ, level, type, hsize
+    if end - pos < 5:
+        raise BlockError(f"block at offset {at}: header too short")
+    hh, hm, ph, pm, count = buf[pos : pos + 5]
+    if max(hh, hm, ph, pm) > 32:
+        raise BlockError(f"block at offset {at}: array sizes over 2^32 in its header")
+    total = 4 * (1 << hh) + (1 << hm) + 4 * (1 << ph) + (1 << pm) + (end - pos)
+    pos += 5
+    for i in range(count):
+        kind = buf[pos] if pos < end else 0
+        size = _COMPONENT_SIZE.get(kind)
+        if size is None or pos + size > end:
+            raise BlockError(f"block at offset {at}: component {i} of its header does not parse")
+        if kind not in (1, 5) and buf[pos + 1] > 32:
+            raise BlockError(f"block at offset {at}: component {i} asks for over 2^32 entries")
+        total += _component_memory(kind, buf[pos + 1 : pos + size])
+        pos += size
+    return total, count
+
+
 def _first_segment(buf: bytes, at: int) -> int:
     return _header_end(buf, at)
 
@@ -166,7 +217,7 @@ def _unmodeled(buf: bytes, at: int) -> bool:
     return buf[pos + 11] == 0
 
 
-def _is_stored(buf: bytes, at: int) -> bool:
+def is_stored(buf: bytes, at: int = 0) -> bool:
     """True for a block with no components and no programs: plain stored data decoded here."""
     pos = at + len(TAG) if buf.startswith(TAG, at) else at
     return buf[pos + 5 : pos + 7] == b"\x07\x00" and buf[pos + 7 : pos + 12] == bytes(5)
@@ -174,7 +225,7 @@ def _is_stored(buf: bytes, at: int) -> bool:
 
 def decode_block(raw: bytes, offset: int = 0) -> bytes:
     """The data of every segment of one block, each checked against its SHA-1 when it has one."""
-    if _is_stored(raw, 0):
+    if is_stored(raw, 0):
         return _decode_stored(raw, offset)
     pos = _first_segment(raw, 0)
     if raw[pos + 1 : pos + 4] == b"jDC":  # journaling blocks have one segment

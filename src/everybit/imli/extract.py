@@ -9,35 +9,36 @@ write ``dir/passwd``).
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from everybit.common.errors import InputError
 
 
-def safe_target(root: Path, name: str, checked: set[Path] | None = None) -> Path:
+def safe_target(root: Path, name: str, checked: set[str] | None = None) -> Path:
     """``root/name`` for an archived ``name``; InputError if it would leave ``root``.
 
     ``checked`` remembers folders already found to be real directories inside ``root`` (one extract
-    writes many files per folder: each folder is checked once, not once per file)."""
+    writes many files per folder: each folder is checked once, not once per file). Paths are handled
+    as strings: pathlib cost more than the checks themselves on trees of many small files."""
     stripped = name.rstrip("/")
-    parts = PurePosixPath(stripped.lstrip("/")).parts
     if len(stripped) >= 2 and stripped[1] == ":":  # a Windows drive letter, as zpaq on Windows stores
-        parts = PurePosixPath(stripped[2:].lstrip("/")).parts
-    if not parts or any(p in ("..", "") for p in parts) or "\x00" in name:
+        stripped = stripped[2:]
+    parts = [p for p in stripped.split("/") if p not in ("", ".")]  # as PurePosixPath reads the name
+    if not parts or ".." in parts or "\x00" in name:
         raise InputError(f"{name!r}: unsafe name in archive (refused)")
-    target = root.joinpath(*parts)
-    probe = root
+    probe = os.fspath(root)
     for part in parts[:-1]:
-        probe = probe / part
+        probe = os.path.join(probe, part)
         if checked is not None and probe in checked:
             continue
-        if probe.is_symlink():
+        if os.path.islink(probe):
             raise InputError(f"{name!r}: path goes through the symbolic link {probe} (refused)")
-        if checked is not None and probe.is_dir():
+        if checked is not None and os.path.isdir(probe):
             checked.add(probe)
-    if target.is_symlink():
+    target = os.path.join(probe, parts[-1])
+    if os.path.islink(target):
         raise InputError(f"{name!r}: target {target} is a symbolic link (refused)")
-    return target
+    return Path(target)
 
 
 def set_metadata(path: Path, mode: int | None, mtime: float) -> None:

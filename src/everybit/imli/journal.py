@@ -10,11 +10,14 @@ that ``c`` and ``h`` give, so listing never touches file contents.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
 from everybit.imli.blocks import Block, BlockError, read_block, stored_block
+
+Decode = Callable[[Block, str, int], bytes]  # (block, what to call it in errors, declared size) -> data
 
 NAME_LEN = 28  # "jDC" + 14-digit date + type letter + 10-digit number
 
@@ -69,6 +72,8 @@ class Journal:
     fragments: dict[int, Fragment] = field(default_factory=dict)
     end: int = 0  # offset after the last complete transaction
     incomplete: bool = False  # bytes after `end` belong to an unfinished or damaged transaction
+    damage: str | None = None  # why reading stopped at `end`, when a block there failed to parse or decode
+    tail: str | None = None  # what follows `end` (set by Archive.journal): None (unfinished) or "damaged"
 
     @property
     def next_fragment(self) -> int:
@@ -99,6 +104,23 @@ def block_name(date: int, kind: str, number: int) -> bytes:
     return f"jDC{date:014d}{kind}{number:010d}".encode()
 
 
+def describe(block: Block) -> str:
+    """How errors name a block: "i block 2 at offset 1234" for journaling blocks."""
+    kind = _journal_kind(block)
+    where = f"block at offset {block.offset}"
+    return f"{kind[0]} {where.replace('block', f'block {kind[1]}', 1)}" if kind else where
+
+
+def declared_size(block: Block) -> int:
+    """The data size a journaling block's comment declares ("<size> jDC\\x01"), 0 when it has none."""
+    words = block.segments[0].comment.split(b" ", 1) if block.segments else []
+    return int(words[0]) if words and words[0].isdigit() and len(words[0]) < 16 else 0
+
+
+def _decode_here(block: Block, what: str, declared: int) -> bytes:
+    return block.data()
+
+
 def _journal_kind(block: Block) -> tuple[str, int] | None:
     """(type letter, number) of a journaling block, None for any other block."""
     if len(block.segments) != 1:
@@ -109,16 +131,19 @@ def _journal_kind(block: Block) -> tuple[str, int] | None:
     return chr(name[17]), int(name[18:28])
 
 
-def read_journal(fp: BinaryIO) -> Journal:
-    """Index every complete transaction; stop (marking ``incomplete``) at the first that is not."""
+def read_journal(fp: BinaryIO, decode: Decode = _decode_here) -> Journal:
+    """Index every complete transaction; stop (marking ``incomplete``) at the first that is not.
+
+    ``decode`` turns c, h and i blocks into their data: the sandbox's (memory and time budgets) for
+    archives from elsewhere; decoding in this process is only safe for blocks known to be stored."""
     journal = Journal()
     size = fp.seek(0, 2)
     pos = 0
     while pos < size:
         try:
             block = read_block(fp, pos)
-        except BlockError:
-            journal.incomplete = True
+        except BlockError as exc:
+            journal.incomplete, journal.damage = True, str(exc)
             break
         kind = _journal_kind(block)
         if kind is None:  # a non-journaling block (zpaq's streaming format): not part of any version
@@ -127,11 +152,15 @@ def read_journal(fp: BinaryIO) -> Journal:
             continue
         if kind[0] != "c":
             journal.incomplete = True
+            journal.damage = f"{describe(block)}: a {kind[0]} block where a transaction should start"
             break
         try:
-            pos = _read_transaction(fp, block, kind[1], size, journal)
-        except (BlockError, struct.error, ValueError):  # a damaged c, h or i block
-            journal.incomplete = True
+            pos = _read_transaction(fp, block, kind[1], size, journal, decode)
+        except BlockError as exc:  # a damaged, refused or runaway c, h or i block
+            journal.incomplete, journal.damage = True, str(exc)
+            break
+        except (struct.error, ValueError, IndexError):  # records that do not parse
+            journal.incomplete, journal.damage = True, f"transaction at offset {block.offset}: damaged index"
             break
         if pos < 0:
             journal.incomplete = True
@@ -140,9 +169,11 @@ def read_journal(fp: BinaryIO) -> Journal:
     return journal
 
 
-def _read_transaction(fp: BinaryIO, cblock: Block, first: int, size: int, journal: Journal) -> int:
+def _read_transaction(
+    fp: BinaryIO, cblock: Block, first: int, size: int, journal: Journal, decode: Decode
+) -> int:
     """Reads one transaction from its c block; returns the offset after it, -1 if it is unfinished."""
-    (dsize,) = struct.unpack("<q", cblock.data()[:8])
+    (dsize,) = struct.unpack("<q", decode(cblock, describe(cblock), 8)[:8])
     dstart = cblock.offset + cblock.size
     if dsize < 0 or dstart + dsize > size:
         return -1
@@ -155,10 +186,12 @@ def _read_transaction(fp: BinaryIO, cblock: Block, first: int, size: int, journa
         kind = _journal_kind(block)
         if kind is None or kind[0] == "c":
             break
-        if kind[0] == "h":
-            dpos = _read_h(block.data(), kind[1], dpos, fragments)
-        elif kind[0] == "i":
-            version.entries.extend(_read_i(block.data(), version.number))
+        if kind[0] in "hi":
+            data = decode(block, describe(block), declared_size(block))
+            if kind[0] == "h":
+                dpos = _read_h(data, kind[1], dpos, fragments)
+            else:
+                version.entries.extend(_read_i(data, version.number))
         pos += block.size
     journal.fragments.update(fragments)
     journal.versions.append(version)
