@@ -62,7 +62,6 @@ def test_flipped_d_block_names_files_and_recovers_the_rest(two_versions):
 
 def test_damaged_index_stops_reading_and_add_refuses(two_versions):
     tmp = two_versions
-    versions = Archive(tmp / "dmg.zpaq").versions()
     size = (tmp / "dmg.zpaq").stat().st_size
     flip(tmp / "dmg.zpaq", size - 40)  # inside the last version's i block
     before = (tmp / "dmg.zpaq").read_bytes()
@@ -71,7 +70,8 @@ def test_damaged_index_stops_reading_and_add_refuses(two_versions):
     res = imli("l", "dmg.zpaq", cwd=tmp)
     assert res.code == 1 and res.lines[-1].endswith("(version 1 of 1)")
     assert len(res.errors) == 1
-    assert res.errors[0].startswith("imli: error: dmg.zpaq: i block") and res.errors[0].endswith("(only the versions before it were read)")
+    assert res.errors[0].startswith("imli: error: dmg.zpaq: i block")
+    assert res.errors[0].endswith("(only the versions before it were read)")
     res = imli("t", "dmg.zpaq", cwd=tmp)
     assert res.code == 1 and len(res.errors) == 1 and "i block" in res.errors[0]
 

@@ -20,7 +20,7 @@ from everybit.common.progress import progress_bar
 from everybit.imli import history, methods, restore
 from everybit.imli.blocks import BlockError, read_block
 from everybit.imli.chunker import BlockPlanner, file_order_key, fragments
-from everybit.imli.extract import safe_target, set_metadata
+from everybit.imli.extract import safe_target, set_metadata, target_path
 from everybit.imli.journal import (
     Decode,
     Entry,
@@ -280,66 +280,60 @@ class Archive:
         if names is not None:
             tops = [n.rstrip("/") for n in names]
             files = {p: e for p, e in files.items() if _under(p, tops) or p.rstrip("/") in tops}
-        root = Path(to) if to is not None else Path(".")
+        root = os.fspath(to) if to is not None else "."
         result = ExtractResult()
-        safe_dirs: set[str] = set()  # folders already checked: no symlinks on the way
-        dirs = [e for e in files.values() if e.is_dir]
-        for e in sorted(dirs, key=lambda e: e.path):
-            try:
-                safe_target(root, e.path, safe_dirs).mkdir(parents=True, exist_ok=True)
-            except (InputError, OSError) as exc:
-                result.failed.append((e.path, str(exc)))
         regular = sorted((e for e in files.values() if not e.is_dir), key=lambda e: (e.fragments[:1], e.path))
-        plan = self._plan_files(journal, root, regular, force, safe_dirs, result)
-        extraction = restore.Extraction(journal, plan, force)
+        extraction = restore.Extraction(
+            journal, root, self._plan_files(journal, root, regular, result), force
+        )
         total = sum(job.declared for job in extraction.jobs.values())
-        with self._reader() as fp, progress_bar(total, "extract", quiet=quiet) as bar:
-            extraction.run(fp, self._open_reader, resolve_threads(threads), self.budget, bar.update)
+        dirs = sorted((e for e in files.values() if e.is_dir), key=lambda e: e.path)
+        try:
+            with self._reader() as fp:
+                extraction.start(fp, self._open_reader, resolve_threads(threads), self.budget)
+                # while the workers decode: folders, and files with nothing to decode
+                safe_dirs: set[str] = set()
+                for e in dirs:
+                    try:
+                        safe_target(root, e.path, safe_dirs).mkdir(parents=True, exist_ok=True)
+                    except (InputError, OSError) as exc:
+                        result.failed.append((e.path, str(exc)))
+                for e in regular:
+                    if not e.fragments:
+                        self._write_empty(root, e, force, safe_dirs, result)
+                with progress_bar(total, "extract", quiet=quiet) as bar:
+                    extraction.wait(bar.update)
+        finally:
+            extraction.close()
         order = {e.path: i for i, e in enumerate(regular)}
-        done = [f for f in plan if f.done]
-        result.written += sorted((f.entry.path for f in done), key=order.__getitem__)
-        result.failed += [(f.entry.path, f.error or "not extracted") for f in plan if not f.done]
-        for e in sorted(dirs, key=lambda e: e.path, reverse=True):  # after their files: keep the dates
+        done = [f.entry.path for f in extraction.files if f.done]
+        result.written = sorted(result.written + done, key=order.__getitem__)
+        result.failed += [(f.entry.path, f.error or "not extracted") for f in extraction.files if not f.done]
+        for e in reversed(dirs):  # after their files: keep the dates
             with contextlib.suppress(InputError, OSError):
                 set_metadata(safe_target(root, e.path), e.mode, timestamp_of(e.date))
         return result
 
     @staticmethod
     def _plan_files(
-        journal: Journal,
-        root: Path,
-        regular: list[Entry],
-        force: bool,
-        safe_dirs: set[str],
-        result: ExtractResult,
+        journal: Journal, root: str, regular: list[Entry], result: ExtractResult
     ) -> list[restore.OutFile]:
-        """Checked targets of the files to extract; empty files are written here and now, files that
-        cannot be (unsafe name, existing target, missing fragment) go to ``result.failed``."""
+        """Where each file with data goes and which blocks fill it, from the index alone (the workers
+        check the file system); files that cannot be extracted (unsafe name, missing fragment) go to
+        ``result.failed``."""
         run = os.urandom(4).hex()
         plan = []
         for e in regular:
+            if not e.fragments:
+                continue
             try:
-                target = safe_target(root, e.path, safe_dirs)
-                folder = os.path.dirname(target)
-                if folder not in safe_dirs:
-                    os.makedirs(folder, exist_ok=True)
-                    safe_dirs.add(folder)
-                if target.is_dir():
-                    raise OutputError(f"{target}: is a directory")
-                if not force and target.exists():
-                    raise OutputError(f"{target}: already exists (use --force to overwrite)")
-                missing = [f for f in e.fragments if f not in journal.fragments]
-                if missing:
-                    result.failed.append((e.path, f"fragment {missing[0]} is missing"))
-                    continue
-                if not e.fragments:  # nothing to decode
-                    with atomic_write(target, overwrite=force, fsync=False):
-                        pass
-                    set_metadata(target, e.mode, timestamp_of(e.date))
-                    result.written.append(e.path)
-                    continue
-            except (InputError, OutputError, OSError) as exc:
+                target = target_path(root, e.path)
+            except InputError as exc:
                 result.failed.append((e.path, str(exc)))
+                continue
+            missing = [f for f in e.fragments if f not in journal.fragments]
+            if missing:
+                result.failed.append((e.path, f"fragment {missing[0]} is missing"))
                 continue
             f = restore.OutFile(e, target, restore.temp_name(target, run, len(plan)), set())
             at = 0
@@ -350,6 +344,18 @@ class Archive:
                 at += frag.size
             plan.append(f)
         return plan
+
+    @staticmethod
+    def _write_empty(root: str, e: Entry, force: bool, checked: set[str], result: ExtractResult) -> None:
+        try:
+            target = safe_target(root, e.path, checked)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(target, overwrite=force, fsync=False):
+                pass
+            set_metadata(target, e.mode, timestamp_of(e.date))
+            result.written.append(e.path)
+        except (InputError, OutputError, OSError) as exc:
+            result.failed.append((e.path, str(exc)))
 
     def test(self, threads: int = 0, quiet: bool | None = None) -> ExtractResult:
         """Decode every block of every version and check every fragment's SHA-1."""

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from everybit.common.atomic import TMP_MARK
-from everybit.common.errors import CorruptDataError
+from everybit.common.errors import CorruptDataError, InputError, OutputError
 from everybit.imli.blocks import TAG, BlockError, decode_block, read_block
-from everybit.imli.extract import set_metadata
+from everybit.imli.extract import check_target, set_metadata
 from everybit.imli.journal import Entry, Journal, d_block_fragments, timestamp_of
 from everybit.imli.sandbox import OUTPUT_ROOM, Budget, WorkerPool
 
@@ -233,8 +233,8 @@ def _verdict(e: Entry, frags: dict, verdicts: dict) -> str | None:
 @dataclass
 class OutFile:
     entry: Entry
-    target: Path
-    temp: Path
+    target: str  # where it goes (from the name alone; the worker checks the folders on the way)
+    temp: str
     blocks: set[int]  # d blocks not yet written into it
     writes: list[tuple[int, int, int]] = field(default_factory=list)  # (block, index, file offset)
     error: str | None = None
@@ -248,7 +248,7 @@ class OutFile:
 
 def _finish(f: OutFile, force: bool) -> None:
     """Metadata, then the temporary file becomes the target (never clobbering one without ``force``)."""
-    set_metadata(f.temp, f.entry.mode, timestamp_of(f.entry.date))
+    set_metadata(Path(f.temp), f.entry.mode, timestamp_of(f.entry.date))
     if force:
         os.replace(f.temp, f.target)
     else:
@@ -259,11 +259,36 @@ def _finish(f: OutFile, force: bool) -> None:
         os.unlink(f.temp)
 
 
+def prepare_target(root: str, f: OutFile, force: bool, checked: set[str]) -> None:
+    """The folders on the way exist and are no symbolic links; the target is not a folder and, without
+    ``force``, does not exist. Raises InputError or OutputError."""
+    check_target(root, f.entry.path, f.target, checked)
+    folder = os.path.dirname(f.target)
+    if folder not in checked:
+        os.makedirs(folder, exist_ok=True)
+        check_target(root, f.entry.path, f.target, checked)  # made by us, or by a racing writer?
+        checked.add(folder)
+    if os.path.isdir(f.target):
+        raise OutputError(f"{f.target}: is a directory")
+    if not force and os.path.lexists(f.target):
+        raise OutputError(f"{f.target}: already exists (use --force to overwrite)")
+
+
+def _reason(exc: Exception, f: OutFile) -> str:
+    if isinstance(exc, (InputError, OutputError, FileExistsError)):
+        return str(exc)
+    return f"{f.target}: {getattr(exc, 'strerror', None) or exc}"
+
+
+_checked: dict[int, set[str]] = {}  # per worker process: folders already checked
+
+
 def _write_block(
-    files: list[OutFile], plan: dict[int, list[int]], force: bool, job: BlockJob, pieces: list
+    root: str, files: list[OutFile], plan: dict[int, list[int]], force: bool, job: BlockJob, pieces: list
 ) -> list[tuple[int, str | None]]:
     """In a worker: write the pieces of one decoded block into every file that uses them; a file that
-    lies in this block alone is finished here. Returns (file number, error or None) per file."""
+    lies in this block alone is checked, written and renamed here. Returns (file number, error)."""
+    checked = _checked.setdefault(os.getpid(), set())
     out = []
     for n in plan[job.offset]:
         f = files[n]
@@ -271,62 +296,78 @@ def _write_block(
         if any(pieces[i] is None for i, _ in mine):
             out.append((n, "SHA-1 mismatch"))
             continue
-        single = not f.multi
         try:
-            flags = os.O_WRONLY | (os.O_CREAT | os.O_EXCL if single else 0)
+            if not f.multi:
+                prepare_target(root, f, force, checked)
+            flags = os.O_WRONLY | (0 if f.multi else os.O_CREAT | os.O_EXCL)
             fd = os.open(f.temp, flags, 0o600)
             try:
                 for i, at in mine:
                     os.pwrite(fd, pieces[i], at)
             finally:
                 os.close(fd)
-            if single:
+            if not f.multi:
                 _finish(f, force)
             out.append((n, None))
-        except OSError as exc:
-            if single:
+        except (OSError, InputError, OutputError) as exc:
+            if not f.multi:
                 with contextlib.suppress(OSError):
                     os.unlink(f.temp)
-            out.append((n, str(exc) if isinstance(exc, FileExistsError) else f"{f.target}: {exc.strerror}"))
+            out.append((n, _reason(exc, f)))
     return out
 
 
 class Extraction:
-    """Writes ``files`` (targets already checked safe) from their d blocks; see the module docstring."""
+    """Writes ``files`` into ``root`` from their d blocks; see the module docstring."""
 
-    def __init__(self, journal: Journal, files: list[OutFile], force: bool) -> None:
-        self.journal, self.files, self.force = journal, files, force
+    def __init__(self, journal: Journal, root: str, files: list[OutFile], force: bool) -> None:
+        self.journal, self.root, self.files, self.force = journal, root, files, force
         self.jobs = block_jobs(journal, [f.entry for f in files])
         self.plan: dict[int, list[int]] = {b: [] for b in self.jobs}
         for n, f in enumerate(files):
             for b in f.blocks:
                 self.plan[b].append(n)
+        self.reader: BlockReader | None = None
 
-    def run(
-        self, fp: BinaryIO, opener: Opener, threads: int, budget: Budget, advance: Callable[[int], None]
-    ) -> None:
-        """Decode every block once and write; per-file errors land in ``OutFile.error``."""
+    def start(self, fp: BinaryIO, opener: Opener, threads: int, budget: Budget) -> None:
+        """Start decoding every block (the caller may do other work meanwhile, then ``wait``)."""
+        checked: set[str] = set()
         for f in self.files:
-            if f.multi:  # filled by several workers: created here, once
-                os.close(os.open(f.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        def work(job: BlockJob, pieces: list[bytes | None]) -> list[tuple[int, str | None]]:
-            return _write_block(self.files, self.plan, self.force, job, pieces)
+            if f.multi:  # filled by several workers: checked and created here, once
+                try:
+                    prepare_target(self.root, f, self.force, checked)
+                    os.close(os.open(f.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except (OSError, InputError, OutputError) as exc:
+                    f.error = _reason(exc, f)
 
-        reader = BlockReader(fp, opener, budget, threads, work)
-        try:
-            for job in self.jobs.values():
-                refused = reader.submit(job)
-                if refused is not None:
-                    self._block_failed(job.offset, refused)
-            for key, ok, value in reader.pool.results():
-                if ok:
-                    self._block_done(key, value)
-                else:
-                    self._block_failed(key, _error(self.jobs[key], value))
-                advance(self.jobs[key].declared)
-        finally:
-            reader.close()
-            self.cleanup()
+        def work(job: BlockJob, pieces: list[bytes | None]) -> list[tuple[int, str | None]]:
+            return _write_block(self.root, self.files, self.plan, self.force, job, pieces)
+
+        self.reader = BlockReader(fp, opener, budget, threads, work)
+        for job in self.jobs.values():
+            refused = self.reader.submit(job)
+            if refused is not None:
+                self._block_failed(job.offset, refused)
+        self.reader.pool.pump()
+
+    def wait(self, advance: Callable[[int], None]) -> None:
+        """Collect every block's outcome; per-file errors land in ``OutFile.error``."""
+        assert self.reader is not None
+        for key, ok, value in self.reader.pool.results():
+            if ok:
+                self._block_done(key, value)
+            else:
+                self._block_failed(key, _error(self.jobs[key], value))
+            advance(self.jobs[key].declared)
+
+    def close(self) -> None:
+        """Stop the workers, then remove the temporary file of every file not finished."""
+        if self.reader is not None:
+            self.reader.close()
+        for f in self.files:
+            if not f.done:
+                with contextlib.suppress(OSError):
+                    os.unlink(f.temp)
 
     def _block_done(self, offset: int, results: list[tuple[int, str | None]]) -> None:
         for n, error in results:
@@ -340,7 +381,7 @@ class Extraction:
                 try:
                     _finish(f, self.force)
                 except OSError as exc:
-                    f.error = str(exc) if isinstance(exc, FileExistsError) else f"{f.target}: {exc.strerror}"
+                    f.error = _reason(exc, f)
             f.done = f.error is None
 
     def _block_failed(self, offset: int, error: str) -> None:
@@ -350,13 +391,7 @@ class Extraction:
             if f.error is None:
                 f.error = error
 
-    def cleanup(self) -> None:
-        """Remove the temporary file of every file not finished (the workers are gone by now)."""
-        for f in self.files:
-            if not f.done:
-                with contextlib.suppress(OSError):
-                    os.unlink(f.temp)
 
-
-def temp_name(target: Path, run: str, n: int) -> Path:
-    return target.with_name(f".{target.name}{TMP_MARK}{run}-{n}")
+def temp_name(target: str, run: str, n: int) -> str:
+    folder, name = os.path.split(target)
+    return os.path.join(folder, f".{name}{TMP_MARK}{run}-{n}")

@@ -310,6 +310,10 @@ class WorkerPool:
         while len(self):
             yield self.next()
 
+    def pump(self) -> None:
+        """Start queued jobs on free workers now, without waiting for any."""
+        self._dispatch()
+
     def _dispatch(self) -> None:
         while self.queue and len(self.busy) < self.size:
             job = self.queue[0]
