@@ -90,8 +90,10 @@ def _header_end(buf: bytes, at: int) -> int:
     pos = at + len(TAG) if buf.startswith(TAG, at) else at
     if buf[pos : pos + 3] != b"zPQ" or len(buf) < pos + 7:
         raise BlockError(f"no ZPAQ block at offset {at}")
-    if buf[pos + 3] not in (1, 2) or buf[pos + 4] != 1:
+    if buf[pos + 3] not in (1, 2):
         raise BlockError(f"unsupported ZPAQ block level {buf[pos + 3]} at offset {at}")
+    if buf[pos + 4] != 1:
+        raise BlockError(f"unsupported ZPAQ block type {buf[pos + 4]} at offset {at}")
     (hsize,) = struct.unpack_from("<H", buf, pos + 5)
     end = pos + 7 + hsize
     if end > len(buf):

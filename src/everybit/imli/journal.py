@@ -228,8 +228,9 @@ def _read_i(data: bytes, version: int) -> list[Entry]:
     return entries
 
 
-def d_block_fragments(data: bytes) -> list[bytes]:
-    """The fragments stored in a decoded d block (bytes, then sizes, then 0 and the count)."""
+def d_block_fragments(data: bytes | memoryview) -> list[bytes | memoryview]:
+    """The fragments stored in a decoded d block (bytes, then sizes, then 0 and the count): slices of
+    ``data``, so views when it is a memoryview."""
     if len(data) < 8:
         raise BlockError("d block too short")
     (count,) = struct.unpack_from("<I", data, len(data) - 4)

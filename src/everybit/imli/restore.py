@@ -26,7 +26,7 @@ from everybit.common.errors import CorruptDataError, InputError, OutputError
 from everybit.imli.blocks import TAG, BlockError, decode_block, read_block
 from everybit.imli.extract import check_target, set_metadata
 from everybit.imli.journal import Entry, Journal, d_block_fragments, timestamp_of
-from everybit.imli.sandbox import OUTPUT_ROOM, Budget, WorkerPool
+from everybit.imli.sandbox import Budget, WorkerPool
 
 HEADER_READ = len(TAG) + 7 + 65535  # a block header is at most this long (its size is 16 bits)
 Opener = Callable[[], BinaryIO]  # opens the archive for reading (decrypting), in the worker that uses it
@@ -38,7 +38,7 @@ class BlockJob:
 
     offset: int
     size: int  # bytes in the archive
-    expected: dict[int, bytes] = field(default_factory=dict)  # fragment index -> SHA-1
+    expected: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # fragment index -> SHA-1, size
     declared: int = 0  # decoded size the h block implies
 
     def what(self) -> str:
@@ -59,7 +59,7 @@ def block_jobs(journal: Journal, entries: list[Entry]) -> dict[int, BlockJob]:
         if job is not None:
             job.declared += frag.size + 4
             if fid in wanted:
-                job.expected[frag.index] = frag.sha1
+                job.expected[frag.index] = (frag.sha1, frag.size)
     for job in jobs.values():
         job.declared += 8
     return jobs
@@ -78,8 +78,9 @@ def _worker_reader(opener: Opener) -> Callable[[], BinaryIO]:
     return get
 
 
-def decode_pieces(fp: BinaryIO, job: BlockJob) -> list[bytes | None]:
-    """The fragments of ``job``'s block (in a worker); those that fail their SHA-1 or are missing: None."""
+def decode_pieces(fp: BinaryIO, job: BlockJob) -> list[memoryview | None]:
+    """The fragments of ``job``'s block (in a worker); those that fail their SHA-1 or size, or are
+    missing: None."""
     block = read_block(fp, job.offset, job.size)
     try:
         data = decode_block(block.raw, job.offset)
@@ -87,11 +88,11 @@ def decode_pieces(fp: BinaryIO, job: BlockJob) -> list[bytes | None]:
         raise BlockError(_error(job, str(exc).removeprefix(f"block at offset {job.offset}: "))) from None
     if len(data) > job.declared:
         raise BlockError(f"{job.what()}: decodes to {len(data):,} bytes, its index says {job.declared:,}")
-    pieces: list[bytes | None] = list(d_block_fragments(data))
+    pieces: list[memoryview | None] = list(d_block_fragments(memoryview(data)))  # views: no copies
     pieces += [None] * (max(job.expected, default=-1) + 1 - len(pieces))
-    for index, sha1 in job.expected.items():
+    for index, (sha1, size) in job.expected.items():
         piece = pieces[index]
-        if piece is not None and hashlib.sha1(piece).digest() != sha1:
+        if piece is not None and (len(piece) != size or hashlib.sha1(piece).digest() != sha1):
             pieces[index] = None
     return pieces
 
@@ -117,16 +118,11 @@ class BlockReader:
         try:
             self.fp.seek(job.offset)
             head = self.fp.read(min(job.size, HEADER_READ))
-            asked, components = self.budget.check(head, job.what())
+            need, components = self.budget.check(head, job.what(), job.declared)
         except (BlockError, CorruptDataError) as exc:
-            return str(exc) if str(exc).startswith(job.what()) else f"{job.what()}: {exc}"
-        self.pool.submit(
-            job.offset,
-            job,
-            seconds=self.budget.seconds(job.declared, components),
-            memory=asked + OUTPUT_ROOM * job.declared,
-            what=job.what(),
-        )
+            return _error(job, str(exc))
+        seconds = self.budget.seconds(job.declared, components)
+        self.pool.submit(job.offset, job, seconds=seconds, memory=need, what=job.what())
         return None
 
     def close(self) -> None:
@@ -153,7 +149,7 @@ def contents(
         for b in blocks:
             users[b] = users.get(b, 0) + 1
     decoded: dict[int, list[bytes | None] | str] = {}
-    reader = BlockReader(fp, opener, budget, threads, lambda job, pieces: pieces)
+    reader = BlockReader(fp, opener, budget, threads, lambda job, pieces: [_own(p) for p in pieces])
     order = iter(jobs.values())
     try:
         pending = 0
@@ -177,6 +173,10 @@ def contents(
                     del decoded[b]
     finally:
         reader.close()
+
+
+def _own(piece: memoryview | None) -> bytes | None:
+    return None if piece is None else bytes(piece)
 
 
 def _assemble(e: Entry, frags: dict, blocks: set[int], decoded: dict) -> bytes | str:

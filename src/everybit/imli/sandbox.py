@@ -48,7 +48,7 @@ DEFAULT_MAX_MEMORY = 1 << 30
 DEFAULT_BLOCK_TIMEOUT = 10.0
 SECONDS_PER_MIB = 1.0  # allowance per declared MiB for a block without a model (LZ77, stored) ...
 SECONDS_PER_MIB_PER_COMPONENT = 0.5  # ... plus this per model component (-m 5 has 25: 13.5 s/MiB)
-OUTPUT_ROOM = 3  # a decode holds its output ~3 times at its peak (libzpaq's buffer, bytes, pieces)
+OUTPUT_ROOM = 2  # a decode holds its output twice at its peak (libzpaq's growing buffer, then bytes)
 POLL_S = 0.5  # how often a running worker's resident memory is sampled
 _HEADER = struct.Struct("<Q")
 
@@ -84,15 +84,22 @@ class Budget:
         per_mib = SECONDS_PER_MIB + SECONDS_PER_MIB_PER_COMPONENT * components
         return self.block_timeout + declared / MiB * per_mib
 
-    def check(self, raw: bytes, what: str) -> tuple[int, int]:
-        """(bytes the header asks for, model components) of block ``raw``; BudgetError over the limit."""
+    def check(self, raw: bytes, what: str, declared: int) -> tuple[int, int]:
+        """(bytes decoding block ``raw`` needs, its model components): what its header asks for plus
+        room for the ``declared`` bytes of output. BudgetError over the limit."""
         asked, components = header_memory(raw)
         if asked > self.max_memory:
             raise BudgetError(
                 f"{what}: its model asks for {_size(asked)}, over the {_size(self.max_memory)} memory "
                 "limit (--max-memory)"
             )
-        return asked, components
+        need = asked + OUTPUT_ROOM * declared
+        if need > self.max_memory:
+            raise BudgetError(
+                f"{what}: it declares {_size(declared)} of data, which with its model's {_size(asked)} "
+                f"is over the {_size(self.max_memory)} memory limit (--max-memory)"
+            )
+        return need, components
 
 
 def _size(n: float) -> str:
@@ -385,19 +392,17 @@ class Decoder:
     def __call__(self, block: Block, what: str, declared: int) -> bytes:
         if is_stored(block.raw):  # no model, no program: plain Python, bounded by the block's size
             return block.data()
-        asked, components = self.budget.check(block.raw, what)
+        need, components = self.budget.check(block.raw, what, declared)
         if self.pool is None:
             self.pool = WorkerPool(_decode_raw, 1, self.budget)
-        self.pool.submit(
-            None,
-            (block.raw, block.offset),
-            seconds=self.budget.seconds(declared, components),
-            memory=asked + OUTPUT_ROOM * declared,
-            what=what,
-        )
+        seconds = self.budget.seconds(declared, components)
+        self.pool.submit(None, (block.raw, block.offset), seconds=seconds, memory=need, what=what)
         _, ok, value = self.pool.next()
         if not ok:
+            value = value.removeprefix(f"block at offset {block.offset}: ")
             raise BlockError(value if value.startswith(what) else f"{what}: {value}")
+        if len(value) > declared:  # it said less: what it holds is not what the index was written with
+            raise BlockError(f"{what}: decodes to {len(value):,} bytes, its comment says {declared:,}")
         return value
 
     def close(self) -> None:
