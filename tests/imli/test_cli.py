@@ -161,11 +161,13 @@ def test_entry_points(archived):
         "add (a)",
         "extract (x)",
         "list (l)",
-        "test (t)",
+        "test (t, check)",
         "compare (c)",
         "delete (d)",
         "purge",
         "versions",
+        "diff",
+        "prune",
     ):
         assert verb.encode() in out
 

@@ -11,15 +11,14 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from everybit.common.atomic import atomic_write
 from everybit.common.errors import CorruptDataError, InputError, OutputError, UsageError
 from everybit.common.parallel import Pipeline, resolve_threads
 from everybit.common.progress import progress_bar
-from everybit.imli import history, methods, restore
+from everybit.imli import methods
 from everybit.imli.blocks import BlockError, read_block
-from everybit.imli.chunker import BlockPlanner, file_order_key, fragments
 from everybit.imli.extract import safe_target, set_metadata, target_path
 from everybit.imli.journal import (
     Decode,
@@ -38,6 +37,13 @@ from everybit.imli.journal import (
     timestamp_of,
 )
 from everybit.imli.sandbox import DEFAULT_BLOCK_TIMEOUT, Budget, Decoder
+
+if TYPE_CHECKING:
+    from everybit.imli import history, restore
+
+# restore (extract, test, purge), history (diff, prune) and chunker (add) are imported by the methods
+# that use them: `imli list` then starts without them.
+
 
 I_BLOCK_BYTES = 16000  # zpaq starts a new i block after this many bytes of records
 
@@ -275,6 +281,8 @@ class Archive:
         quiet: bool | None = None,
     ) -> ExtractResult:
         """Restore files (all, or those under ``names``) as of version ``until`` into ``to``."""
+        from everybit.imli import restore
+
         journal = self.journal()
         files = journal.state(self._until(journal, until))
         if names is not None:
@@ -321,6 +329,8 @@ class Archive:
         """Where each file with data goes and which blocks fill it, from the index alone (the workers
         check the file system); files that cannot be extracted (unsafe name, missing fragment) go to
         ``result.failed``."""
+        from everybit.imli import restore
+
         run = os.urandom(4).hex()
         plan = []
         for e in regular:
@@ -359,6 +369,8 @@ class Archive:
 
     def test(self, threads: int = 0, quiet: bool | None = None) -> ExtractResult:
         """Decode every block of every version and check every fragment's SHA-1."""
+        from everybit.imli import restore
+
         journal = self.journal()
         if self.tail_state(journal) == "damaged":  # an interrupted add's leftovers are harmless
             raise CorruptDataError(journal.damage or f"{self.path}: damaged data after offset {journal.end}")
@@ -410,15 +422,20 @@ class Archive:
         if target.path.exists():
             raise UsageError(f"{target.path}: already exists")
         date = max(v.date for v in journal.versions)
+        failed = ExtractResult()
         with self._reader() as fp, _TransactionWriter(target, Journal(), date, method, 0, {}) as writer:
-            entries = writer.store_contents(
-                _contents(fp, journal, regular, 0, ExtractResult(), self), AddResult(None)
-            )
+            entries = writer.store_contents(_contents(fp, journal, regular, 0, failed, self), AddResult(None))
+            if failed.failed:  # a copy missing files would pass for the version: write nothing
+                (path, reason), more = failed.failed[0], len(failed.failed) - 1
+                also = f" (and {more} more file{'s' if more > 1 else ''})" if more else ""
+                raise CorruptDataError(f"{self.path}: {path}: {reason}{also}; nothing written")
             entries += [Entry(e.path, e.date, e.attr, [], 0) for e in files.values() if e.is_dir]
             return writer.finish(entries)
 
     def diff(self, v1: int, v2: int) -> list[history.Change]:
         """What changed from version ``v1`` to ``v2`` (numbers or dates, as ``until`` takes them)."""
+        from everybit.imli import history
+
         journal = self.journal()
         count = len(journal.versions)
         return history.diff(
@@ -441,6 +458,8 @@ class Archive:
         """Write a new archive at ``to`` holding the versions that borg's prune rules keep (N < 0: no
         limit), each with its date and file state; returns the kept version numbers with the rule
         that kept each ("daily #2"). With ``dry_run`` nothing is written."""
+        from everybit.imli import history
+
         rules = {
             "last": keep_last,
             "daily": keep_daily,
@@ -481,6 +500,8 @@ class Archive:
     ) -> None:
         """Append to ``target`` one transaction dated as version ``number`` that turns state ``before``
         into ``after``, as zpaq writes one: the records that changed and the deletions."""
+        from everybit.imli import history
+
         changed = history.changes(before, after)
         records = [after[c.path] for c in changed if c.mark != history.REMOVED]
         regular = sorted((e for e in records if not e.is_dir), key=lambda e: (e.fragments[:1], e.path))
@@ -509,6 +530,8 @@ def _contents(
 ) -> Iterator[tuple[Entry, bytes]]:
     """Each entry with its content, every d block decoded once in ``archive``'s sandbox (SHA-1 checks
     included); damaged files are recorded in ``result.failed`` and skipped."""
+    from everybit.imli import restore
+
     for e, content in restore.contents(
         fp, archive._open_reader, journal, entries, resolve_threads(threads), archive.budget
     ):
@@ -529,6 +552,8 @@ class _TransactionWriter:
     def __init__(
         self, archive: Archive, journal: Journal, date: int, method: int, threads: int, hashes: dict
     ) -> None:
+        from everybit.imli.chunker import BlockPlanner
+
         self.archive, self.date = archive, date
         self.hashes = hashes  # sha1 -> fragment id, over the archive and this transaction
         self.first = self.next_id = journal.next_fragment
@@ -574,6 +599,8 @@ class _TransactionWriter:
 
     def _file(self, src: BinaryIO | bytes, size: int) -> list[int]:
         """Fragment ids of one file's content, storing the fragments the archive lacks."""
+        from everybit.imli.chunker import fragments
+
         ids = []
         for j, (piece, st) in enumerate(fragments(src, stats=True)):
             digest = hashlib.sha1(piece).digest()
@@ -591,6 +618,8 @@ class _TransactionWriter:
     def store(
         self, changed: list[tuple[str, Path, os.stat_result]], result: AddResult, quiet: bool | None
     ) -> list[Entry]:
+        from everybit.imli.chunker import file_order_key
+
         files = [c for c in changed if not stat.S_ISDIR(c[2].st_mode)]
         files.sort(key=lambda c: file_order_key(c[0], c[2].st_size))
         entries = {name: Entry(name, date_of(st.st_mtime), _attr(st), [], 0) for name, _, st in changed}

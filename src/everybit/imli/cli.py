@@ -6,15 +6,22 @@ Verbs, with zpaq's one-letter aliases::
                                                  files gone from under PATH
     extract (x) ARCHIVE [PATH...] [--to DIR] [--until N|DATE] [-f] [-T N]
     list (l) ARCHIVE [PATH...] [--until N|DATE] [--all] [--json]
-    test (t) ARCHIVE [--json] [-T N]            decode everything, check every SHA-1
+    test (t, check) ARCHIVE [--json] [-T N]     decode everything, check every SHA-1
     compare (c) ARCHIVE PATH...                  what differs between disk and the latest version
     delete (d) ARCHIVE PATH...                   a new version without the files under PATH
     purge ARCHIVE --to NEW [--until N|DATE] [-m 0..5]   copy one version into a new archive
     versions ARCHIVE [--json]                    the transactions: date, files added/deleted, size
+    diff ARCHIVE V1 [V2] [--json]                files added (+), removed (-), changed (~) from
+                                                 version V1 to V2 (default: the latest)
+    prune ARCHIVE --to NEW --keep-{last,daily,weekly,monthly,yearly} N... [-m 0..5] [-T N] [-f]
+          [-n|--dry-run] [--list]                 a new archive with the versions borg's rules keep
 
 Every verb takes ``--key [KEY]`` (zpaq ``-key`` compatible; prompted for when given without a value,
 so write it after the archive name) and ``-q`` (no progress bars, no per-file lines). DATE is
-``YYYYMMDD[HHMMSS]`` in UTC, as zpaq's ``-until``; a version number counts from 1.
+``YYYYMMDD[HH[MM[SS]]]`` in UTC, as zpaq's ``-until``; a version number counts from 1, -N counts back
+from the latest. zpaq 7.15's spellings work after the verb (``-until``, ``-key``, ``-to``, ``-method``,
+``-threads``/``-tN``, ``-force``, ``-all``: see ``zpaq_spellings``), so ``imli x a.zpaq -to out -until 2``
+runs as zpaq's command line would.
 
 Exit status: 0 on success; 1 when something failed (each damaged or refused file is reported on its
 own line and the others are still extracted), or when ``compare`` found a difference; 2 for a usage
@@ -24,6 +31,7 @@ error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -32,14 +40,15 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from everybit.cli import run_tool
-from everybit.common.errors import InputError, OutputError, UsageError
+from everybit.common.errors import CorruptDataError, InputError, OutputError, UsageError
 
 _PROMPT = object()  # --key given without a value
+DEFAULT_BLOCK_TIMEOUT = 10.0  # everybit.imli.sandbox's, not imported: --help must not load the codec
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -51,6 +60,25 @@ def _threads(text: str) -> int:
     return int(text)
 
 
+def _size(text: str) -> int:
+    from everybit.imli.sandbox import parse_size
+
+    try:
+        return parse_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, not {text!r}")
+    return value
+
+
 def _method(text: str) -> int:
     if text not in ("0", "1", "2", "3", "4", "5"):
         raise argparse.ArgumentTypeError(f"method must be 0..5, not {text!r}")
@@ -58,11 +86,89 @@ def _method(text: str) -> int:
 
 
 def _until(text: str) -> int:
-    """A version number, or a date YYYYMMDD[HHMMSS] (zpaq's "2026-11-28 04:34:27" form accepted)."""
-    digits = re.sub(r"[-:/ T]", "", text.strip()) if len(text.strip()) > 7 else text.strip()
-    if not digits.isdigit() or (len(digits) > 7 and len(digits) not in (8, 14)):
+    """A version number, -N (N versions before the latest) or a date YYYYMMDD[HH[MM[SS]]] (zpaq's
+    "2026-11-28 04:34:27" form accepted), as zpaq's -until takes them."""
+    text = text.strip()
+    if re.fullmatch(r"-\d+", text):
+        return int(text)
+    digits = re.sub(r"[-:/ T]", "", text) if len(text) > 7 else text
+    if not digits.isdigit() or (len(digits) > 7 and len(digits) not in (8, 10, 12, 14)):
         raise argparse.ArgumentTypeError(f"expected a version number or YYYYMMDD[HHMMSS], not {text!r}")
     return int(digits)
+
+
+# The prune rules, as borg names them; Archive.prune applies them in this order.
+_KEEP = {
+    "last": "the N newest versions",
+    "daily": "the last version of each of the N latest days (UTC) that have one",
+    "weekly": "the last version of each of the N latest ISO weeks (Monday to Sunday) that have one",
+    "monthly": "the last version of each of the N latest months that have one",
+    "yearly": "the last version of each of the N latest years that have one",
+}
+
+
+def _keep(text: str) -> int:
+    if not re.fullmatch(r"-?\d+", text):
+        raise argparse.ArgumentTypeError(f"expected a number of versions (-1: no limit), not {text!r}")
+    return int(text)
+
+
+# zpaq 7.15's spellings of the options imli shares -> (imli's option, what zpaq reads after it): ""
+# nothing; "value" the next word, taken as is (so "-key -x" is the password "-x"); "date" the next word
+# and a time word after it ("-until 2026-12-03 09:20:05"); "number?" an optional number, dropped (zpaq's
+# "-all N" digits of its version folders, which imli's --all has no use for).
+_ZPAQ_OPTIONS = {
+    "-all": ("--all", "number?"),
+    "-force": ("--force", ""),
+    "-key": ("--key", "value"),
+    "-method": ("--method", "value"),
+    "-threads": ("--threads", "value"),
+    "-t": ("--threads", "value"),
+    "-to": ("--to", "value"),
+    "-until": ("--until", "date"),
+}
+_ZPAQ_THREADS = re.compile(r"-t(\d+)")  # zpaq's -tN; its -mN is argparse's own -m N
+_TIME = re.compile(r"\d\d?:\d\d(:\d\d)?")
+
+
+def zpaq_spellings(words: Sequence[str]) -> list[str]:
+    """The words after the verb with zpaq's option spellings turned into imli's (``_ZPAQ_OPTIONS``),
+    values joined as ``--option=VALUE`` so that argparse takes them whatever they look like. Words
+    after ``--`` are left alone: a path spelled like a zpaq option goes there."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--":
+            return out + list(words[i - 1 :])
+        threads = _ZPAQ_THREADS.fullmatch(word)
+        if threads:
+            out.append(f"--threads={threads[1]}")
+        elif word not in _ZPAQ_OPTIONS:
+            out.append(word)
+        else:
+            option, follows = _ZPAQ_OPTIONS[word]
+            if follows in ("value", "date") and i < len(words):
+                value, i = words[i], i + 1
+                if follows == "date" and i < len(words) and _TIME.fullmatch(words[i]):
+                    value, i = f"{value} {words[i]}", i + 1
+                option = f"{option}={value}"
+            elif follows == "number?" and i < len(words) and words[i].isdigit():
+                i += 1
+            out.append(option)
+    return out
+
+
+def _verb_parser(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
+    """``base`` rewriting zpaq's spellings before it parses: as the verbs' parser class it gets
+    exactly the words after the verb, so the verb and the options before it are never rewritten."""
+
+    class VerbParser(base):
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            return super().parse_known_args(None if args is None else zpaq_spellings(args), namespace)
+
+    return VerbParser
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +196,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="no progress bars, no per-file lines",
     )
+    common.add_argument(
+        "--max-memory",
+        type=_size,
+        default=0,
+        metavar="SIZE",
+        help="memory for the blocks decoding at once, e.g. 2G; a block whose model asks for more is "
+        "refused (default: 1G, at most half the machine's memory)",
+    )
+    common.add_argument(
+        "--block-timeout",
+        type=_seconds,
+        default=DEFAULT_BLOCK_TIMEOUT,
+        metavar="SECONDS",
+        help="stop a block whose program runs this long without progress (default %(default)g; a block "
+        "also gets an allowance per MiB of data it declares)",
+    )
     threads = argparse.ArgumentParser(add_help=False)
     threads.add_argument(
         "-T", "--threads", type=_threads, default=0, metavar="N", help="threads (default 0: all cores)"
@@ -113,7 +235,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print one JSON document")
 
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="VERB", required=True, parser_class=_verb_parser(type(parser))
+    )
 
     def verb(
         name: str, aliases: list[str], parents: list, summary: str, func: Any
@@ -126,7 +250,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             description=summary,
             prog=f"{parser.prog} {name}",
         )
-        sub.set_defaults(func=func)
+        sub.set_defaults(func=_damage_exit(func))
         return sub
 
     sub = verb(
@@ -165,7 +289,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     verb(
         "test",
-        ["t"],
+        ["t", "check"],
         [common, threads, as_json],
         "decode every stored file and check each fragment's SHA-1",
         _test,
@@ -207,6 +331,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
         _versions,
     )
 
+    sub = verb(
+        "diff",
+        [],
+        [common, as_json],
+        "show the files added (+), removed (-) and changed (~, with what changed) between two versions",
+        _diff,
+    )
+    sub.add_argument("v1", type=_until, metavar="V1", help="a version number, -N or a date, as --until takes")
+    sub.add_argument(
+        "v2", type=_until, nargs="?", metavar="V2", help="the same (default: the latest version)"
+    )
+
+    sub = verb(
+        "prune",
+        [],
+        [common, method, threads],
+        "write a new archive holding the versions that borg-style --keep-* rules keep, each as it was",
+        _prune,
+    )
+    sub.add_argument("--to", required=True, metavar="NEW", help="the new archive")
+    for rule, what in _KEEP.items():
+        sub.add_argument(f"--keep-{rule}", type=_keep, default=0, metavar="N", help=f"keep {what}")
+    sub.add_argument("-f", "--force", action="store_true", help="replace NEW if it exists")
+    sub.add_argument("-n", "--dry-run", action="store_true", help="write nothing, say what would be kept")
+    sub.add_argument("--list", action="store_true", help="list every version kept (and why) or pruned")
+
+
+def _damage_exit(func: Any) -> Any:
+    """``func``, then one error line and exit 1 when the archive was damaged (or a block of its index
+    refused or stopped) after the versions it could read."""
+
+    def run(args: argparse.Namespace) -> int:
+        code = func(args)
+        damage = getattr(args, "_damage", None)
+        if damage is None:
+            return code
+        _emit([f"{_prog(args)}: error: {damage} (only the versions before it were read)"], sys.stderr)
+        return 1
+
+    run.__wrapped__ = func
+    return run
+
 
 def main() -> NoReturn:
     """Entry point of the ``imli`` console script."""
@@ -240,9 +406,20 @@ def _warn(args: argparse.Namespace, message: str) -> None:
 
 
 def _report_failures(args: argparse.Namespace, failed: Sequence[tuple[str, str]]) -> None:
-    lines = []
+    """One line per file that failed for its own reason; one line per shared reason (a damaged,
+    refused or runaway block), naming the first files it affects."""
+    by_reason: dict[str, list[str]] = {}
     for path, reason in failed:
-        mentioned = path.rstrip("/") in reason or repr(path) in reason
+        by_reason.setdefault(reason, []).append(path)
+    lines = []
+    for reason, paths in by_reason.items():
+        if len(paths) > 1:
+            shown = ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
+            files = f"{_n(len(paths), 'file')}: {shown}"
+            lines.append(f"{_prog(args)}: error: {args.archive}: {reason} ({files})")
+            continue
+        path = paths[0]
+        mentioned = path.rstrip("/") in reason or repr(path) in reason or str(args.archive) in reason
         where = reason if mentioned else f"{args.archive}: {path}: {reason}"
         lines.append(f"{_prog(args)}: error: {where}")
     _emit(lines, sys.stderr)
@@ -295,7 +472,12 @@ def _open(args: argparse.Namespace, create: bool = False) -> Any:
     exists = path.exists()
     if not exists and not create:
         raise InputError(f"{path}: no such archive")
-    archive = Archive(path, _key(args, creating=not exists))
+    archive = Archive(
+        path,
+        _key(args, creating=not exists),
+        max_memory=args.max_memory,
+        block_timeout=args.block_timeout,
+    )
     if exists:
         journal = archive.journal()
         state = archive.tail_state(journal)
@@ -303,11 +485,11 @@ def _open(args: argparse.Namespace, create: bool = False) -> Any:
             doing = "removed now" if create else "the next add removes it"
             _warn(args, f"{path}: an interrupted update after offset {journal.end} is ignored ({doing})")
         elif state == "damaged":
-            _warn(
-                args,
-                f"{path}: damaged data at offset {journal.end}: only the "
-                f"{_n(len(journal.versions), 'version')} before it can be read",
-            )
+            # Readers go on with the versions before the damage and fail at the end (``_damage_exit``);
+            # writers stop here: appending would cut off what follows.
+            args._damage = journal.damage or f"{path}: damaged data at offset {journal.end}"
+            if create or getattr(args.func, "__wrapped__", None) is _delete:
+                raise CorruptDataError(f"{args._damage} (not appending: the archive is damaged there)")
         args._journal = journal
     return archive
 
@@ -476,22 +658,19 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge(args: argparse.Namespace) -> int:
-    archive = _open(args)
-    target = Path(args.to)
-    if target.exists() and not args.force:
+@contextlib.contextmanager
+def _new_archive(target: Path, force: bool) -> Iterator[Path]:
+    """A temporary path beside ``target`` to write a new archive at, renamed to ``target`` when the
+    block succeeds: NEW is complete or absent. An existing NEW is refused unless ``force``."""
+    if target.exists() and not force:
         raise OutputError(f"{target}: already exists (use --force to overwrite)")
     if target.is_dir():
         raise OutputError(f"{target}: is a directory")
-    journal = args._journal
-    version = _resolve(archive, journal, args.until)
-    files = sum(1 for p in journal.state(version) if not p.endswith("/"))
-    # Written beside the target under a temporary name, then renamed: NEW is complete or absent.
     folder = tempfile.mkdtemp(prefix=f".{target.name}.everybit-tmp-", dir=target.parent)
     try:
         tmp = Path(folder) / target.name
-        archive.purge(tmp, until=version, method=args.method)
-        if args.force:
+        yield tmp
+        if force:
             os.replace(tmp, target)
         else:
             os.link(tmp, target)  # fails if NEW appeared meanwhile
@@ -499,6 +678,16 @@ def _purge(args: argparse.Namespace) -> int:
         raise OutputError(f"{target}: already exists (use --force to overwrite)") from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _purge(args: argparse.Namespace) -> int:
+    archive = _open(args)
+    target = Path(args.to)
+    journal = args._journal
+    version = _resolve(archive, journal, args.until)
+    files = sum(1 for p in journal.state(version) if not p.endswith("/"))
+    with _new_archive(target, args.force) as tmp:
+        archive.purge(tmp, until=version, method=args.method)
     if not args.quiet:
         _emit(
             [
@@ -540,4 +729,67 @@ def _versions(args: argparse.Namespace) -> int:
         )
     lines.append(f"{_n(len(rows), 'version')}, {archive.path.stat().st_size:,} bytes")
     _emit(lines)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    archive = _open(args)
+    journal = args._journal
+    v1, v2 = (_resolve(archive, journal, v) for v in (args.v1, args.v2))
+    changes = archive.diff(v1, v2)
+    by_mark = {mark: [c for c in changes if c.mark == mark] for mark in "+-~"}
+    if args.json:
+        dates = {0: None} | {v.number: _iso(v.date) for v in journal.versions}
+        _json(
+            {
+                "archive": str(args.archive),
+                "from": {"version": v1, "date": dates[v1]},
+                "to": {"version": v2, "date": dates[v2]},
+                "added": [c.path for c in by_mark["+"]],
+                "removed": [c.path for c in by_mark["-"]],
+                "changed": [{"path": c.path, "what": list(c.what)} for c in by_mark["~"]],
+            }
+        )
+        return 0
+    lines = [f"{c.mark} {c.path}" + (f" ({', '.join(c.what)})" if c.what else "") for c in changes]
+    counts = f"{len(by_mark['+'])} added, {len(by_mark['-'])} removed, {len(by_mark['~'])} changed"
+    between = f"version {v1} and version {v2}"
+    lines.append(f"{counts} between {between}" if changes else f"no differences between {between}")
+    _emit(lines)
+    return 0
+
+
+def _prune_lines(journal: Any, kept: dict[int, str], dry_run: bool) -> list[str]:
+    """borg's ``prune --list``: every version, newest first, kept (and by which rule) or pruned."""
+    pruned = "Would prune:" if dry_run else "Pruning:"
+    labels = {
+        v.number: f"Keeping (rule: {kept[v.number]}):" if v.number in kept else pruned
+        for v in journal.versions
+    }
+    width = max(map(len, labels.values()), default=0)
+    newest_first = reversed(journal.versions)
+    return [f"{labels[v.number]:<{width}}  version {v.number:>4}  {_date(v.date)}" for v in newest_first]
+
+
+def _prune(args: argparse.Namespace) -> int:
+    rules = {f"keep_{rule}": getattr(args, f"keep_{rule}") for rule in _KEEP}
+    if not any(rules.values()):
+        options = ", ".join(f"--keep-{rule}" for rule in _KEEP)
+        raise UsageError(f"prune needs at least one rule: {options} (see '{args.prog} prune --help')")
+    archive = _open(args)
+    journal = args._journal
+    target = Path(args.to)
+    if args.dry_run:
+        kept = archive.prune(target, **rules, dry_run=True)
+    else:
+        with _new_archive(target, args.force) as tmp:
+            kept = archive.prune(tmp, **rules, method=args.method, threads=args.threads)
+    if args.list:
+        _emit(_prune_lines(journal, kept, args.dry_run))
+    of = f"{len(kept)} of {_n(len(journal.versions), 'version')}"
+    if args.dry_run:
+        _emit([f"{args.archive}: would keep {of} (dry run: nothing written)"])
+    elif not args.quiet:
+        sizes = f"{target.stat().st_size:,} bytes (was {archive.path.stat().st_size:,})"
+        _emit([f"{target}: kept {of} of {args.archive}, {sizes}"])
     return 0
