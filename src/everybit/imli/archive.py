@@ -122,6 +122,7 @@ class Archive:
         self.path = Path(path)
         self.key = key.encode() if isinstance(key, str) else key
         self.budget = Budget(max_memory, block_timeout)
+        self._cached: tuple[tuple[int, int, int], Journal] | None = None
 
     # ---------------------------------------------------------------- reading
 
@@ -147,8 +148,20 @@ class Archive:
             fp.close()
 
     def journal(self) -> Journal:
-        if not self.path.exists():
-            raise InputError(f"{self.path}: no such archive")
+        """The archive's index (kept while the file is unchanged: a verb that opens the archive, then
+        works on it, decodes each index block once, a runaway one included)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            raise InputError(f"{self.path}: no such archive") from None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        journal = self._read_journal()
+        self._cached = (key, journal)
+        return journal
+
+    def _read_journal(self) -> Journal:
         if self.key is None:
             from everybit.imli import crypto
 

@@ -96,7 +96,7 @@ def _header_end(buf: bytes, at: int) -> int:
         raise BlockError(f"unsupported ZPAQ block type {buf[pos + 4]} at offset {at}")
     (hsize,) = struct.unpack_from("<H", buf, pos + 5)
     end = pos + 7 + hsize
-    if end > len(buf):
+    if hsize < 7 or end > len(buf):  # 7: hh hm ph pm n, the COMP and HCOMP ends (no component, no program)
         raise BlockError(f"truncated block header at offset {at}")
     return end
 

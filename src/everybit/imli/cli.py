@@ -48,7 +48,7 @@ from everybit.cli import run_tool
 from everybit.common.errors import CorruptDataError, InputError, OutputError, UsageError
 
 _PROMPT = object()  # --key given without a value
-DEFAULT_BLOCK_TIMEOUT = 10.0  # everybit.imli.sandbox's, not imported: --help must not load the codec
+DEFAULT_BLOCK_TIMEOUT = 8.0  # everybit.imli.sandbox's, not imported: --help must not load the codec
 
 
 # ---------------------------------------------------------------------------------------------- parsing

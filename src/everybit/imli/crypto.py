@@ -28,8 +28,6 @@ import io
 import os
 from typing import BinaryIO
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from everybit.common.errors import InputError
 
 __all__ = [
@@ -146,6 +144,9 @@ class ArchiveCipher:
             raise ValueError(f"negative archive offset {offset}")
         if not len(data):
             return b""
+        # imported here: reading a plain archive (``imli list``) must not pay for loading OpenSSL
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         block, skip = divmod(offset, 16)
         counter = self._nonce + (block & _U64).to_bytes(8, "big")
         ctr = Cipher(algorithms.AES(self._key), modes.CTR(counter)).encryptor()

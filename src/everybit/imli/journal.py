@@ -126,7 +126,7 @@ def _journal_kind(block: Block) -> tuple[str, int] | None:
     if len(block.segments) != 1:
         return None
     name = block.segments[0].name
-    if len(name) != NAME_LEN or not name.startswith(b"jDC") or not name[3:17].isdigit():
+    if len(name) != NAME_LEN or not name.startswith(b"jDC") or not (name[3:17] + name[18:28]).isdigit():
         return None
     return chr(name[17]), int(name[18:28])
 

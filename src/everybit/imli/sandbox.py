@@ -45,11 +45,13 @@ MiB = 1 << 20
 # range goes beyond any machine (2^11 MiB blocks). The default admits every -method 0..5 archive and is
 # capped by half the machine's memory.
 DEFAULT_MAX_MEMORY = 1 << 30
-DEFAULT_BLOCK_TIMEOUT = 10.0
+# A runaway block is stopped this long after it last showed progress; with start-up and polling, a verb
+# that meets one ends within 10 s.
+DEFAULT_BLOCK_TIMEOUT = 8.0
 SECONDS_PER_MIB = 1.0  # allowance per declared MiB for a block without a model (LZ77, stored) ...
 SECONDS_PER_MIB_PER_COMPONENT = 0.5  # ... plus this per model component (-m 5 has 25: 13.5 s/MiB)
 OUTPUT_ROOM = 2  # a decode holds its output twice at its peak (libzpaq's growing buffer, then bytes)
-POLL_S = 0.5  # how often a running worker's resident memory is sampled
+POLL_S = 0.2  # how often a running worker's resident memory is sampled
 _HEADER = struct.Struct("<Q")
 
 
