@@ -331,7 +331,7 @@ class Archive:
         result.written = sorted(result.written + done, key=order.__getitem__)
         result.failed += [(f.entry.path, f.error or "not extracted") for f in extraction.files if not f.done]
         for e in reversed(dirs):  # after their files: keep the dates
-            with contextlib.suppress(InputError, OSError):
+            with contextlib.suppress(InputError, OSError, ValueError):
                 set_metadata(safe_target(root, e.path), e.mode, timestamp_of(e.date))
         return result
 
@@ -377,7 +377,7 @@ class Archive:
                 pass
             set_metadata(target, e.mode, timestamp_of(e.date))
             result.written.append(e.path)
-        except (InputError, OutputError, OSError) as exc:
+        except (InputError, OutputError, OSError, ValueError) as exc:
             result.failed.append((e.path, str(exc)))
 
     def test(self, threads: int = 0, quiet: bool | None = None) -> ExtractResult:

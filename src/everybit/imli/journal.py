@@ -9,6 +9,7 @@ that ``c`` and ``h`` give, so listing never touches file contents.
 
 from __future__ import annotations
 
+import calendar
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,7 +98,14 @@ def date_of(timestamp: float) -> int:
 
 
 def timestamp_of(date: int) -> float:
-    return datetime.strptime(str(date), "%Y%m%d%H%M%S").replace(tzinfo=UTC).timestamp()
+    """zpaq's YYYYMMDDHHMMSS (UTC) as a POSIX time (ValueError for a date that is not one)."""
+    parts = []
+    for unit in (100, 100, 100, 100, 100):  # seconds, minutes, hours, day, month; the rest is the year
+        date, part = divmod(date, unit)
+        parts.append(part)
+    second, minute, hour, day, month = parts
+    datetime(date, month, day, hour, minute, second)  # validates (strptime did)
+    return float(calendar.timegm((date, month, day, hour, minute, second)))
 
 
 def block_name(date: int, kind: str, number: int) -> bytes:

@@ -18,13 +18,12 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from everybit.common.atomic import TMP_MARK
 from everybit.common.errors import CorruptDataError, InputError, OutputError
 from everybit.imli.blocks import TAG, BlockError, decode_block, read_block
-from everybit.imli.extract import check_target, set_metadata
+from everybit.imli.extract import check_target
 from everybit.imli.journal import Entry, Journal, d_block_fragments, timestamp_of
 from everybit.imli.sandbox import Budget, WorkerPool
 
@@ -246,9 +245,16 @@ class OutFile:
         return len({b for b, _, _ in self.writes}) > 1
 
 
-def _finish(f: OutFile, force: bool) -> None:
-    """Metadata, then the temporary file becomes the target (never clobbering one without ``force``)."""
-    set_metadata(Path(f.temp), f.entry.mode, timestamp_of(f.entry.date))
+def _stamp(fd: int, entry: Entry) -> None:
+    """Permission bits (never set-id bits from an archive) and date, through the open descriptor."""
+    if entry.mode is not None:
+        os.fchmod(fd, entry.mode & 0o777)
+    when = timestamp_of(entry.date)
+    os.utime(fd, (when, when))
+
+
+def _place(f: OutFile, force: bool) -> None:
+    """The finished temporary file becomes the target (never clobbering one without ``force``)."""
     if force:
         os.replace(f.temp, f.target)
     else:
@@ -257,6 +263,16 @@ def _finish(f: OutFile, force: bool) -> None:
         except FileExistsError:
             raise FileExistsError(f"{f.target}: already exists (use --force to overwrite)") from None
         os.unlink(f.temp)
+
+
+def _finish(f: OutFile, force: bool) -> None:
+    """A file filled by several workers: its metadata, then into place."""
+    fd = os.open(f.temp, os.O_WRONLY)
+    try:
+        _stamp(fd, f.entry)
+    finally:
+        os.close(fd)
+    _place(f, force)
 
 
 def prepare_target(root: str, f: OutFile, force: bool, checked: set[str]) -> None:
@@ -304,12 +320,14 @@ def _write_block(
             try:
                 for i, at in mine:
                     os.pwrite(fd, pieces[i], at)
+                if not f.multi:
+                    _stamp(fd, f.entry)
             finally:
                 os.close(fd)
             if not f.multi:
-                _finish(f, force)
+                _place(f, force)
             out.append((n, None))
-        except (OSError, InputError, OutputError) as exc:
+        except (OSError, ValueError, InputError, OutputError) as exc:  # ValueError: a date that is none
             if not f.multi:
                 with contextlib.suppress(OSError):
                     os.unlink(f.temp)
@@ -380,7 +398,7 @@ class Extraction:
             if f.multi and f.error is None:
                 try:
                     _finish(f, self.force)
-                except OSError as exc:
+                except (OSError, ValueError) as exc:
                     f.error = _reason(exc, f)
             f.done = f.error is None
 
