@@ -84,9 +84,74 @@ def _ikcoder_seeds() -> list[bytes]:
     return out
 
 
+def _imli_reader_seeds() -> list[bytes]:
+    """ZPAQ journaling archives behind the control byte of fuzz_imli_reader.py: small ones made by imli
+    (-m 0 and -m 1, one and two versions, a deletion), one with every block stored (so the i records
+    reach the parser; imli compresses i blocks), an encrypted one, and hostile ones from
+    tests/imli/hostile (runaway programs, huge models and sizes, truncated, reordered, bad bytes)."""
+    import contextlib
+    import hashlib
+    import os
+    import tempfile
+
+    from everybit.imli import crypto
+    from everybit.imli.archive import Archive
+    from everybit.imli.journal import Entry, c_block, d_block_data, h_block_data, i_record, journal_block
+
+    try:
+        from tests.imli.hostile import build as hostile
+    except ImportError:  # run as a script: the repository root is not on sys.path
+        sys.path.append(str(Path(__file__).resolve().parents[2]))
+        from tests.imli.hostile import build as hostile
+
+    try:
+        from . import fuzz_imli_reader as h
+    except ImportError:  # run as a script: tests/fuzz is sys.path[0]
+        import fuzz_imli_reader as h
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        os.makedirs("t/sub")
+        Path("t/a.txt").write_bytes(b"hello, archive\n" * 20)
+        Path("t/sub/b.bin").write_bytes(bytes(range(256)))
+        Path("t/empty").write_bytes(b"")
+        for method in (0, 1):
+            Archive(f"m{method}.zpaq").add(["t"], method=method, quiet=True)
+            out.append(Path(f"m{method}.zpaq").read_bytes())
+        Path("t/a.txt").write_bytes(b"changed\n")
+        Path("t/empty").unlink()
+        Archive("m0.zpaq").add(["t"], method=0, quiet=True)  # a second version, with a deletion
+        out.append(Path("m0.zpaq").read_bytes())
+        Archive("key.zpaq", key=h.KEY).add(["t"], method=0, quiet=True)
+        encrypted = Path("key.zpaq").read_bytes()
+
+        date, frags = 20210601120000, [b"first fragment", b"second", b""]
+        d = journal_block(date, "d", 1, d_block_data(frags))
+        hdata = h_block_data(len(d), [(hashlib.sha1(f).digest(), len(f)) for f in frags])
+        entries = [Entry("x/", date, b"u\xed\x41", [], 1), Entry("x/f", date, b"u\xa4\x81", [1, 2, 3], 1)]
+        i = journal_block(
+            date, "i", 1, b"".join(i_record(e) for e in [*entries, Entry("gone", 0, b"", [], 1)])
+        )
+        stored = c_block(date, 1, len(d)) + d + journal_block(date, "h", 1, hdata) + i
+        out.append(stored)
+
+        cases = ("d_pcomp_loop", "i_pcomp_loop", "h_huge_fragment_size", "h_fragment_count_bomb",
+                 "i_missing_fragments", "truncated_in_i", "reordered_c_swapped", "c_dsize_past_eof",
+                 "bad_level_h", "d_huge_model")  # fmt: skip
+        bad = [hostile.CASES[name](Path(tmp) / "hostile").path.read_bytes() for name in cases]
+
+    seeds = [bytes([mode]) + a for a in out for mode in (0, 1, 3)]
+    seeds.append(bytes([2]) + crypto.encrypt_archive(out[0], h.KEY, salt=h.SALT)[crypto.SALT_SIZE :])
+    seeds.append(bytes([2]) + encrypted[crypto.SALT_SIZE :])  # another salt: a wrong key here
+    seeds += [bytes([i % 4]) + a for i, a in enumerate(bad)]
+    return seeds
+
+
 def seeds(target: str) -> list[bytes]:
     if target == "ikcoder":
         return _ikcoder_seeds()
+    if target == "imli_reader":
+        return _imli_reader_seeds()
     out = []
     for i, plain in enumerate(plaintexts()):
         level = LEVELS[i % len(LEVELS)]
@@ -103,7 +168,7 @@ def seeds(target: str) -> list[bytes]:
     return out
 
 
-TARGETS = ("decompress", "decompress_block", "roundtrip", "frame", "ikcoder")
+TARGETS = ("decompress", "decompress_block", "roundtrip", "frame", "ikcoder", "imli_reader")
 
 
 def main(outdir: str) -> None:

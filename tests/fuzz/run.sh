@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ALL_TARGETS=(decompress decompress_block frame roundtrip ikcoder)
+ALL_TARGETS=(decompress decompress_block frame roundtrip ikcoder imli_reader)
 secs=${1:-60}
 shift || true
 targets=("$@")
@@ -21,7 +21,7 @@ PY=${PY:-.venv/bin/python}
 work=${FUZZ_DIR:-build/fuzz}
 ATHERIS_SPEC=${ATHERIS_SPEC:-atheris==3.0.0}
 # Output sizes in the harnesses are capped at 1 MiB; these cap the input.
-declare -A MAX_LEN=([decompress]=65536 [decompress_block]=65536 [frame]=262144 [roundtrip]=262144 [ikcoder]=8192)
+declare -A MAX_LEN=([decompress]=65536 [decompress_block]=65536 [frame]=262144 [roundtrip]=262144 [ikcoder]=8192 [imli_reader]=65536)
 
 log() { printf '\n== fuzz: %s\n' "$*"; }
 die() { printf 'fuzz: error: %s\n' "$*" >&2; exit 2; }

@@ -16,6 +16,7 @@ TARGETS = {
     "roundtrip": "tests.fuzz.fuzz_roundtrip",
     "frame": "tests.fuzz.fuzz_frame",
     "ikcoder": "tests.fuzz.fuzz_ikcoder",
+    "imli_reader": "tests.fuzz.fuzz_imli_reader",
 }
 
 

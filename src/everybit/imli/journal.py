@@ -189,11 +189,18 @@ def _read_transaction(
     version = Version(len(journal.versions) + 1, date, cblock.offset, first)
     pos, dpos = dstart + dsize, dstart
     fragments: dict[int, Fragment] = {}
+    seen_index = False
     while pos < size:
-        block = read_block(fp, pos)
+        try:
+            block = read_block(fp, pos)
+        except BlockError:
+            if not seen_index:
+                raise
+            break  # this transaction is whole (it has its index); the damage starts the next one
         kind = _journal_kind(block)
         if kind is None or kind[0] == "c":
             break
+        seen_index = seen_index or kind[0] == "i"
         if kind[0] in "hi":
             data = decode(block, describe(block), declared_size(block))
             if kind[0] == "h":
