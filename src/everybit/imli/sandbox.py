@@ -332,7 +332,12 @@ class WorkerPool:
             self.queue.popleft()
             worker = self.idle.pop() if self.idle else _Worker(self.handler)
             self.whats[job.key] = job.what
-            worker.start(job.key, job.payload, job.seconds, job.memory)
+            try:
+                worker.start(job.key, job.payload, job.seconds, job.memory)
+            except OSError:  # it died while idle (the OOM killer, say): a fresh one takes the job
+                worker.kill()
+                worker = _Worker(self.handler)
+                worker.start(job.key, job.payload, job.seconds, job.memory)
             self.busy[worker.rfd] = worker
 
     def _wait(self) -> None:
