@@ -6,14 +6,18 @@ content-defined fragments and each fragment is stored once across all versions::
     from everybit.imli import Archive
 
     archive = Archive("backup.zpaq", key=None)      # key: zpaq -key compatible password
+    # Archive(path, max_memory=2 << 30, block_timeout=20.0): budgets (defaults 1 GiB, 8 s)
     result = archive.add(["docs"], method=1)        # AddResult: version, added, deleted, bytes...
     archive.list()                                  # latest version; until=N or YYYYMMDD[HHMMSS]
     archive.extract(to="restore", until=1)          # ExtractResult: written, failed (path, reason)
     archive.test()                                  # every fragment decoded and checked (SHA-1)
 
-Failures raise the types of ``everybit.common.errors`` (``InputError`` for a missing archive or a
-wrong key, ``CorruptDataError`` for damaged data). Damaged fragments do not stop ``extract`` or
-``test``: the files they affect are listed in ``ExtractResult.failed`` and the others are restored.
+Every block with a model or a ZPAQL program is decoded in a worker process under a memory budget read
+from its header and a watchdog (``everybit.imli.sandbox``): a hostile block is refused or stopped and
+reported like a damaged one. Failures raise the types of ``everybit.common.errors`` (``InputError``
+for a missing archive or a wrong key, ``CorruptDataError`` for damaged data). Damaged fragments do not
+stop ``extract`` or ``test``: the files they affect are listed in ``ExtractResult.failed`` and the
+others are restored.
 The names below are imported on first use, so ``everybit --help`` does not load the codec.
 """
 
