@@ -370,7 +370,6 @@ def _damage_exit(func: Any) -> Any:
         _emit([f"{_prog(args)}: error: {damage} (only the versions before it were read)"], sys.stderr)
         return 1
 
-    run.__wrapped__ = func
     return run
 
 
@@ -463,9 +462,10 @@ def _key(args: argparse.Namespace, creating: bool) -> str | None:
     return key
 
 
-def _open(args: argparse.Namespace, create: bool = False) -> Any:
+def _open(args: argparse.Namespace, create: bool = False, appending: bool = False) -> Any:
     """The archive of ``args`` (InputError when missing, unless ``create``); warns about an unfinished
-    or damaged tail, which readers ignore."""
+    tail, which readers ignore. A damaged one is an error at once when ``create`` or ``appending``
+    (writing would cut off what follows), else after a read verb's output (``_damage_exit``)."""
     from everybit.imli.archive import Archive
 
     path = Path(args.archive)
@@ -488,7 +488,7 @@ def _open(args: argparse.Namespace, create: bool = False) -> Any:
             # Readers go on with the versions before the damage and fail at the end (``_damage_exit``);
             # writers stop here: appending would cut off what follows.
             args._damage = journal.damage or f"{path}: damaged data at offset {journal.end}"
-            if create or getattr(args.func, "__wrapped__", None) is _delete:
+            if create or appending:
                 raise CorruptDataError(f"{args._damage} (not appending: the archive is damaged there)")
         args._journal = journal
     return archive
@@ -647,7 +647,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    archive = _open(args)
+    archive = _open(args, appending=True)
     result = archive.delete(args.paths)
     if result.version is None:
         raise InputError(f"{args.archive}: no archived file under {', '.join(args.paths)}")

@@ -125,10 +125,6 @@ def declared_size(block: Block) -> int:
     return int(words[0]) if words and words[0].isdigit() and len(words[0]) < 16 else 0
 
 
-def _decode_here(block: Block, what: str, declared: int) -> bytes:
-    return block.data()
-
-
 def _journal_kind(block: Block) -> tuple[str, int] | None:
     """(type letter, number) of a journaling block, None for any other block."""
     if len(block.segments) != 1:
@@ -139,11 +135,11 @@ def _journal_kind(block: Block) -> tuple[str, int] | None:
     return chr(name[17]), int(name[18:28])
 
 
-def read_journal(fp: BinaryIO, decode: Decode = _decode_here) -> Journal:
+def read_journal(fp: BinaryIO, decode: Decode) -> Journal:
     """Index every complete transaction; stop (marking ``incomplete``) at the first that is not.
 
-    ``decode`` turns c, h and i blocks into their data: the sandbox's (memory and time budgets) for
-    archives from elsewhere; decoding in this process is only safe for blocks known to be stored."""
+    ``decode`` turns c, h and i blocks into their data: ``sandbox.Decoder`` (memory and time budgets),
+    since a block's own program could run for ever in this process."""
     journal = Journal()
     size = fp.seek(0, 2)
     pos = 0

@@ -25,7 +25,7 @@ from everybit.common.errors import CorruptDataError, InputError, OutputError
 from everybit.imli.blocks import TAG, BlockError, decode_block, read_block
 from everybit.imli.extract import check_target
 from everybit.imli.journal import Entry, Journal, d_block_fragments, timestamp_of
-from everybit.imli.sandbox import Budget, WorkerPool
+from everybit.imli.sandbox import Budget, WorkerPool, blame
 
 HEADER_READ = len(TAG) + 7 + 65535  # a block header is at most this long (its size is 16 bits)
 Opener = Callable[[], BinaryIO]  # opens the archive for reading (decrypting), in the worker that uses it
@@ -84,7 +84,7 @@ def decode_pieces(fp: BinaryIO, job: BlockJob) -> list[memoryview | None]:
     try:
         data = decode_block(block.raw, job.offset)
     except BlockError as exc:
-        raise BlockError(_error(job, str(exc).removeprefix(f"block at offset {job.offset}: "))) from None
+        raise BlockError(_error(job, str(exc))) from None
     if len(data) > job.declared:
         raise BlockError(f"{job.what()}: decodes to {len(data):,} bytes, its index says {job.declared:,}")
     pieces: list[memoryview | None] = list(d_block_fragments(memoryview(data)))  # views: no copies
@@ -129,7 +129,7 @@ class BlockReader:
 
 
 def _error(job: BlockJob, message: str) -> str:
-    return message if message.startswith(job.what()) else f"{job.what()}: {message}"
+    return blame(job.what(), job.offset, message)
 
 
 # ---------------------------------------------------------------------------------------------- contents
@@ -296,15 +296,18 @@ def _reason(exc: Exception, f: OutFile) -> str:
     return f"{f.target}: {getattr(exc, 'strerror', None) or exc}"
 
 
-_checked: dict[int, set[str]] = {}  # per worker process: folders already checked
-
-
 def _write_block(
-    root: str, files: list[OutFile], plan: dict[int, list[int]], force: bool, job: BlockJob, pieces: list
+    root: str,
+    files: list[OutFile],
+    plan: dict[int, list[int]],
+    force: bool,
+    checked: set[str],
+    job: BlockJob,
+    pieces: list,
 ) -> list[tuple[int, str | None]]:
     """In a worker: write the pieces of one decoded block into every file that uses them; a file that
-    lies in this block alone is checked, written and renamed here. Returns (file number, error)."""
-    checked = _checked.setdefault(os.getpid(), set())
+    lies in this block alone is checked, written and renamed here. Returns (file number, error).
+    ``checked`` (folders found safe) is each worker's own copy, made when it was forked."""
     out = []
     for n in plan[job.offset]:
         f = files[n]
@@ -359,7 +362,7 @@ class Extraction:
                     f.error = _reason(exc, f)
 
         def work(job: BlockJob, pieces: list[bytes | None]) -> list[tuple[int, str | None]]:
-            return _write_block(self.root, self.files, self.plan, self.force, job, pieces)
+            return _write_block(self.root, self.files, self.plan, self.force, checked, job, pieces)
 
         self.reader = BlockReader(fp, opener, budget, threads, work)
         for job in self.jobs.values():

@@ -104,6 +104,13 @@ class Budget:
         return need, components
 
 
+def blame(what: str, offset: int, message: str) -> str:
+    """``message`` as "<what>: <reason>", naming the block once (libzpaq's errors come as "block at
+    offset N: ...", the pool's and the budget's already start with ``what``)."""
+    message = message.removeprefix(f"block at offset {offset}: ")
+    return message if message.startswith(what) else f"{what}: {message}"
+
+
 def _size(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -237,17 +244,17 @@ class _Worker:
         os.close(jobs_r)
         os.close(results_w)
         self.pid, self.wfd, self.rfd = pid, jobs_w, results_r
-        self.job: Any = None  # key of the running job
+        self.job: _Job | None = None  # the running job
         self.started = self.deadline = self.seen = 0.0
         self.rss: int | None = None
         self.memory = 0
 
-    def start(self, key: Any, payload: Any, seconds: float, memory: int) -> None:
+    def start(self, job: _Job) -> None:
         now = time.monotonic()
-        self.job, self.memory = key, memory
-        self.started, self.deadline, self.seen = now, now + seconds, now
+        self.job, self.memory = job, job.memory
+        self.started, self.deadline, self.seen = now, now + job.seconds, now
         self.rss = _resident(self.pid)
-        _send(self.wfd, (key, payload, seconds, memory))
+        _send(self.wfd, (job.key, job.payload, job.seconds, job.memory))
 
     def stalled(self, now: float, patience: float) -> bool:
         """True when the job is past its deadline, or its resident memory has not changed for ``patience``."""
@@ -291,8 +298,6 @@ class WorkerPool:
         self.busy: dict[int, _Worker] = {}  # read fd -> worker
         self.queue: deque[_Job] = deque()
         self.done: deque[tuple[Any, bool, Any]] = deque()
-        self.spawned = 0
-        self.whats: dict[Any, str] = {}
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -311,7 +316,7 @@ class WorkerPool:
         while not self.done:
             if not self.queue and not self.busy:
                 raise LookupError("no job pending")
-            self._dispatch()
+            self.pump()
             self._wait()
         return self.done.popleft()
 
@@ -321,9 +326,6 @@ class WorkerPool:
 
     def pump(self) -> None:
         """Start queued jobs on free workers now, without waiting for any."""
-        self._dispatch()
-
-    def _dispatch(self) -> None:
         while self.queue and len(self.busy) < self.size:
             job = self.queue[0]
             in_use = sum(w.memory for w in self.busy.values())
@@ -331,13 +333,12 @@ class WorkerPool:
                 return  # wait for memory: a big block runs when the others are done
             self.queue.popleft()
             worker = self.idle.pop() if self.idle else _Worker(self.handler)
-            self.whats[job.key] = job.what
             try:
-                worker.start(job.key, job.payload, job.seconds, job.memory)
+                worker.start(job)
             except OSError:  # it died while idle (the OOM killer, say): a fresh one takes the job
                 worker.kill()
                 worker = _Worker(self.handler)
-                worker.start(job.key, job.payload, job.seconds, job.memory)
+                worker.start(job)
             self.busy[worker.rfd] = worker
 
     def _wait(self) -> None:
@@ -349,7 +350,6 @@ class WorkerPool:
             except EOFError:  # the worker died: RLIMIT_CPU, the OOM killer, a crash in libzpaq
                 self._lost(worker, "its decoder process died")
                 continue
-            self.whats.pop(key, None)
             worker.job = None
             self.idle.append(worker)
             self.done.append((key, ok, value))
@@ -361,9 +361,10 @@ class WorkerPool:
                 self._lost(worker, f"its program ran {took:.0f} s without finishing (--block-timeout)")
 
     def _lost(self, worker: _Worker, why: str) -> None:
-        key = worker.job
+        job = worker.job
+        assert job is not None
         worker.kill()
-        self.done.append((key, False, f"{self.whats.pop(key, 'block')}: {why}"))
+        self.done.append((job.key, False, f"{job.what}: {why}"))
 
     def close(self) -> None:
         """Kill and reap every worker, busy or idle (an idle one holds nothing worth a clean exit)."""
@@ -406,8 +407,7 @@ class Decoder:
         self.pool.submit(None, (block.raw, block.offset), seconds=seconds, memory=need, what=what)
         _, ok, value = self.pool.next()
         if not ok:
-            value = value.removeprefix(f"block at offset {block.offset}: ")
-            raise BlockError(value if value.startswith(what) else f"{what}: {value}")
+            raise BlockError(blame(what, block.offset, value))
         if len(value) > declared:  # it said less: what it holds is not what the index was written with
             raise BlockError(f"{what}: decodes to {len(value):,} bytes, its comment says {declared:,}")
         return value
