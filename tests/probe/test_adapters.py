@@ -16,6 +16,9 @@ def _ids(n=11, seed=2):
 def test_adapter_fields(family):
     a = adapter_for(tiny(family))
     assert (a.family, a.n_layers, a.n_heads, a.head_dim, a.d_model, a.d_mlp) == (family, 3, 4, 16, 64, 96)
+    assert not a.missing and a.residual_scales == (1.0, 1.0) and a.logit_scale == 1.0
+    assert a.softcap == (30.0 if family == "gemma2" else None)
+    assert a.embed_scale == (8.0 if family.startswith("gemma") else None if family == "gpt2" else 1.0)
     assert a.n_kv_heads == (4 if family == "gpt2" else 2)
     assert a.shape("head") == (4, 16) and a.shape("neuron") == (96,) and a.shape("attn_out") == (64,)
     assert a.index_size("head") == 4 and a.index_size("neuron") == 96 and a.index_size("resid_pre") is None
@@ -60,12 +63,14 @@ def test_forwards_started_at_any_layer_and_position_equal_the_full_forward(famil
     base = Engine(lm).run(ids)
     want = base.logits[-1]
     assert a.can_skip_prefix(model, n)
+    engine = Engine(lm)
     with torch.no_grad():
         for start in range(a.n_layers + 1):
             for p in range(n):
                 hidden = base.resid_pre[start, p:][None].expand(3, -1, -1)
                 cache = PrefixCache(base.keys, base.values, p) if p else None
-                out = a.run_layers(model, hidden, start, n_tokens=n, start_pos=p, cache=cache)
+                inputs = engine._layer_inputs(base, p)
+                out = a.run_layers(model, hidden, start, inputs, cache=cache)
                 logits = a.final_logits(model, out[:, -1])
                 assert logits.shape == (3, a.vocab_size) and logits.dtype == torch.float32
                 torch.testing.assert_close(logits, want.expand(3, -1), atol=2e-5, rtol=0)
@@ -95,11 +100,15 @@ def test_sliding_window_models_patch_exactly_beyond_the_window():
     assert (got - base.logits[-1]).abs().max() > 1e-4
 
 
-def test_unknown_family_names_the_supported_ones():
-    transformers = pytest.importorskip("transformers")
-    cfg = transformers.GPTNeoXConfig(
-        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
-    )
-    model = transformers.GPTNeoXForCausalLM(cfg)
-    with pytest.raises(EverybitError, match=r"model family 'gpt_neox'.*supported: llama, mistral, .*gpt2"):
+def test_a_model_that_cannot_be_mapped_gets_one_line_naming_the_missing_piece():
+    model = tiny("llama")
+    model.model.layers = torch.nn.ModuleList(list(model.model.layers)[:2])  # config still says 3
+    with pytest.raises(EverybitError, match=r"cannot find its decoder layer list \(no ModuleList of 3 blocks\)"):
+        adapter_for(model)
+    # a decoder that scales the hidden state between its blocks: replaying the blocks cannot match it
+    model, inside = tiny("llama"), []
+    model.model.register_forward_pre_hook(lambda m, a: inside.append(1))
+    model.model.register_forward_hook(lambda m, a, o: inside.clear())
+    model.model.layers[1].register_forward_pre_hook(lambda m, a: (a[0] * 1.5, *a[1:]) if inside else None)
+    with pytest.raises(EverybitError, match="replaying its decoder blocks one by one does not give its logits"):
         adapter_for(model)

@@ -160,12 +160,13 @@ def test_sweeps_use_few_forwards_and_count_rows(lm, ids):
     sites = [Site("head", L, -1, h) for L in range(lm.adapter.n_layers) for h in range(lm.adapter.n_heads)]
     variants = [[Patch(s, mode="zero")] for s in sites]
     out = engine.patched_logits(ids, variants, base)
-    assert (engine.forward_passes, engine.rows) == (2, len(sites))  # the trace + one batch
+    # the trace, one short forward capturing the blocks' arguments for the last position, one batch
+    assert (engine.forward_passes, engine.rows) == (3, len(sites))
     naive = torch.stack([naive_logits(lm, ids, v) for v in variants])
     torch.testing.assert_close(out, naive, atol=2e-5, rtol=0)
     engine.reset_counters()
     engine.patched_logits(ids, variants)  # no base: one trace run first
-    assert (engine.forward_passes, engine.rows) == (2, len(sites))
+    assert (engine.forward_passes, engine.rows) == (3, len(sites))
 
 
 def test_zero_ablating_a_head_equals_zeroing_its_o_proj_input_slice(ids):

@@ -69,7 +69,7 @@ def test_bad_sources(tmp_path, monkeypatch):
         load_model("HuggingFaceTB/SmolLM2-135M-Instruct")
 
 
-def test_unsupported_family_is_named(tmp_path):
+def test_a_family_without_a_table_entry_loads_from_a_folder(tmp_path):
     import transformers
 
     out = tmp_path / "neox"
@@ -78,8 +78,17 @@ def test_unsupported_family_is_named(tmp_path):
     )
     transformers.GPTNeoXForCausalLM(cfg).save_pretrained(out)
     word_tokenizer().save_pretrained(out)
-    with pytest.raises(EverybitError, match=r"model family 'gpt_neox'.*supported: llama"):
-        load_model(out)
+    lm = load_model(out)
+    assert lm.adapter.family == "gpt_neox" and lm.adapter.paths["head"] == "attention.dense"
+    assert repr(lm) == "LoadedModel(neox: gpt_neox, 1 layers, d_model 32, 2 heads x 16, d_mlp 64, vocab 97, float32 on cpu)"
+
+
+def test_encoder_decoder_models_are_refused_in_one_line(tmp_path):
+    import transformers
+
+    cfg = transformers.T5Config(vocab_size=VOCAB, d_model=32, d_ff=64, num_layers=1, num_heads=2, d_kv=16)
+    with pytest.raises(EverybitError, match="encoder-decoder models are not supported"):
+        wrap_model(transformers.T5ForConditionalGeneration(cfg))
 
 
 def test_encode_and_token_ids(folder):

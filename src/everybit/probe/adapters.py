@@ -1,58 +1,52 @@
-"""Per-family adapters: where each component lives in an HF causal LM, and how to run a range of its layers.
+"""Where each component lives in any HF decoder-only causal LM, found from the model itself.
 
-No weight conversion: components are read and written with hooks on the model's own modules.
+No table of families: `adapter_for` reads the module tree and runs one short forward with hooks on every
+module, then checks what it found against that forward's own numbers.
 
-| component  | what                                        | hook                                       |
-|------------|---------------------------------------------|--------------------------------------------|
-| resid_pre  | input hidden state of layer L               | forward pre-hook on the layer              |
-| resid_post | output hidden state of layer L              | forward hook on the layer                  |
-| attn_out   | attention block output, before the residual | forward hook on self_attn (Gemma2: its     |
-|            | add                                         | post-attention norm)                       |
-| mlp_out    | MLP block output, before the residual add   | forward hook on mlp (Gemma2: post-FF norm) |
-| head       | o_proj input split by head (..., H, dh)     | forward pre-hook on o_proj / attn.c_proj   |
-| neuron     | down_proj input (..., d_mlp)                | forward pre-hook on down_proj / mlp.c_proj |
+| component  | what                                         | found as                                         |
+|------------|----------------------------------------------|--------------------------------------------------|
+| resid_pre  | input hidden state of layer L                | the layer list: the ModuleList of num_layers     |
+| resid_post | output hidden state of layer L               | blocks; pre-hook / hook on block L               |
+| attn_out   | attention block output, before residual add  | the attention child's output, or the norm (Gemma |
+|            |                                              | 2/3, OLMo 2) or out projection (Bloom) after it, |
+|            |                                              | whichever makes resid_post - resid_pre =         |
+| mlp_out    | MLP block output, before residual add        |   a*attn_out + m*mlp_out on that forward         |
+| head       | out-projection input split by head (H, dh)   | the last projection the attention calls          |
+| neuron     | down-projection input (d_mlp)                | the last projection the MLP calls (dense MLPs)   |
 
-o_proj's input is n_heads * head_dim wide whatever the number of key-value heads, so grouped-query attention
-needs nothing special for `head`.
+The final logits are the modules the decoder calls after its last block (final norm, OPT's project_out, ...),
+the unembedding, then a scale (Cohere, Granite) and a soft cap (Gemma 2/3) fitted to the real logits.
 
-`run_layers` replays the part of the model's own forward that drives the decoder layers (rotary embeddings,
-causal / sliding-window masks, the keyword arguments each layer takes), so a forward can start at any layer
-from a cached residual stream and, with `PrefixCache`, at any position.
+Forwards that start mid-model replay the decoder blocks with the very arguments the model passed them
+(`LayerInputs`: masks, rotary tables, positions), captured from a real forward, so nothing about a family's
+masking or positions is re-implemented here. A forward from position p onwards is captured from a forward of
+positions p.. over a cache holding positions < p; patched batches then read that prefix from `PrefixCache`.
+Discovery ends by replaying every block and comparing with the model's own logits: a model whose decoder does
+more than call its blocks gets one line saying so, never wrong numbers.
+
+What cannot be discovered is declared in `_OVERRIDES` (batch-folded ALiBi tensors).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from everybit.common.errors import EverybitError
+from everybit.common.errors import EverybitError, InputError
 
 COMPONENTS = ("resid_pre", "resid_post", "attn_out", "mlp_out", "head", "neuron")
-
-# model_type -> (layer list, final norm, module paths inside one layer); "" is the layer itself
-_LLAMA_PATHS = {
-    "resid_pre": "",
-    "resid_post": "",
-    "attn_out": "self_attn",
-    "mlp_out": "mlp",
-    "head": "self_attn.o_proj",
-    "neuron": "mlp.down_proj",
-}
-_GEMMA2_PATHS = _LLAMA_PATHS | {
-    "attn_out": "post_attention_layernorm",
-    "mlp_out": "post_feedforward_layernorm",
-}
-_GPT2_PATHS = _LLAMA_PATHS | {
-    "attn_out": "attn",
-    "mlp_out": "mlp",
-    "head": "attn.c_proj",
-    "neuron": "mlp.c_proj",
-}
 _PRE_HOOK = {"resid_pre", "head", "neuron"}  # read/written as the module's input, the rest as its output
 
-LLAMA_LIKE = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2")
-FAMILIES = (*LLAMA_LIKE, "gpt2")
+# Layer keyword arguments whose leading dimension is batch x heads (Bloom, Falcon build ALiBi that way): a
+# batch of B rows needs them repeated B times. Nothing else about a family is declared.
+_OVERRIDES: dict[str, dict[str, Any]] = {
+    "bloom": {"batch_folded": ("alibi",)},
+    "falcon": {"batch_folded": ("alibi",)},
+}
+_ATTENTION = ("attention", "attn")  # class-name or attribute-name fragments of the attention block
+_MLP = ("mlp", "moe", "feedforward", "feed_forward", "ffn", "expert")
+_WINDOWS = ("sliding_window", "attention_chunk_size", "window_size", "local_window_size")
 
 
 class PrefixCache:
@@ -75,6 +69,18 @@ class PrefixCache:
         v = self.values[layer_idx][:, :, : self.p].to(value_states).expand(b, -1, -1, -1)
         return torch.cat([k, key_states], dim=-2), torch.cat([v, value_states], dim=-2)
 
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.p
+
+
+@dataclass
+class LayerInputs:
+    """What the decoder passed each block besides the hidden state, captured from one forward: per block
+    (positional args after the hidden state, keyword args). Caches are swapped out when replayed."""
+
+    start_pos: int
+    calls: list[tuple[tuple, dict]]
+
 
 @dataclass(frozen=True)
 class Adapter:
@@ -88,23 +94,33 @@ class Adapter:
     d_model: int
     d_mlp: int
     vocab_size: int
-    paths: dict[str, str]
+    layers_path: str
+    paths: dict[str, str]  # component -> module path inside a block ("" = the block)
+    tail: tuple[str, ...] = ()  # modules the decoder applies after its last block, paths from the model
+    logit_scale: float = 1.0
+    softcap: float | None = None
+    embed_scale: float | None = None  # resid_pre[0] / embedding, when the ratio is one number
+    residual_scales: tuple[float, float] = (1.0, 1.0)  # how attn_out and mlp_out enter the residual
+    missing: dict[str, str] = field(default_factory=dict)  # component -> why it is not available
+    batch_folded: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        lost = f", without {', '.join(self.missing)}" if self.missing else ""
+        return (
+            f"Adapter({self.family}: {self.n_layers} layers, d_model {self.d_model}, {self.n_heads} heads x "
+            f"{self.head_dim} ({self.n_kv_heads} kv), d_mlp {self.d_mlp}, vocab {self.vocab_size}{lost})"
+        )
 
     # -------------------------------------------------------------- structure
-    def decoder(self, model: Any) -> Any:
-        """The module that owns the layer list (LlamaModel, GPT2Model, ...)."""
-        return model.transformer if self.family == "gpt2" else model.model
-
     def layers(self, model: Any) -> Any:
-        dec = self.decoder(model)
-        return dec.h if self.family == "gpt2" else dec.layers
-
-    def final_norm(self, model: Any) -> Any:
-        dec = self.decoder(model)
-        return dec.ln_f if self.family == "gpt2" else dec.norm
+        return model.get_submodule(self.layers_path)
 
     def hook_point(self, model: Any, component: str, layer: int) -> tuple[Any, bool]:
         """(module, is_pre_hook) where `component` of `layer` is read and written."""
+        if component in self.missing:
+            raise InputError(
+                f"{component} is not available for this {self.family} model: {self.missing[component]}"
+            )
         module = self.layers(model)[layer]
         path = self.paths[component]
         return (module.get_submodule(path) if path else module), component in _PRE_HOOK
@@ -123,136 +139,564 @@ class Adapter:
 
     # -------------------------------------------------------------- running
     def can_skip_prefix(self, model: Any, n_tokens: int) -> bool:
-        """Whether forwards may start at a later position (PrefixCache): plain masks only."""
-        impl = getattr(model.config, "_attn_implementation", None)
-        window = getattr(model.config, "sliding_window", None)
-        sliding = self._layer_types(model.config).count("sliding_attention") > 0
-        # a sliding-window cache keeps window - 1 positions: shorter prompts see no window at all
-        return impl in ("sdpa", "eager") and not (sliding and window is not None and n_tokens >= window)
+        """Whether forwards may start at a later position (PrefixCache): plain masks only.
 
-    def _layer_types(self, config: Any) -> list[str]:
-        if self.family == "mistral":  # MistralModel decides by sliding_window alone
-            kind = "full_attention" if config.sliding_window is None else "sliding_attention"
-            return [kind] * self.n_layers
-        types = getattr(config, "layer_types", None) if self.family in ("qwen2", "qwen3", "gemma2") else None
-        return list(types) if types else ["full_attention"] * self.n_layers
-
-    def _masks(self, model: Any, dummy: Any, n_tokens: int, start_pos: int) -> list[Any]:
-        """One attention mask per layer, built by the same transformers functions the model's forward uses.
-
-        From position 0 they are exactly what the model builds (often None: sdpa's is_causal); from a later
-        position they are the full-length masks, materialized, with the query rows of the prefix cut off.
-        """
-        import torch
-        from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
-
-        fns = {"full_attention": create_causal_mask, "sliding_attention": create_sliding_window_causal_mask}
-        pos = torch.arange(n_tokens, device=dummy.device).unsqueeze(0)
-        types = self._layer_types(model.config)
-        built: dict[str, Any] = {}
-        for kind in set(types):
-            mask = fns[kind](
-                config=model.config,
-                inputs_embeds=dummy,
-                attention_mask=None,
-                cache=None,
-                position_ids=pos,
-                allow_is_causal_skip=start_pos == 0,
-            )
-            built[kind] = mask if start_pos == 0 else mask[:, :, start_pos:, :]
-        return [built[t] for t in types]
+        A windowed or chunked attention keeps fewer positions than the prompt has, so prompts reaching a
+        window are run from position 0 (always exact, only slower)."""
+        cfg = _text_config(model.config)
+        impl = getattr(cfg, "_attn_implementation", None) or getattr(
+            model.config, "_attn_implementation", None
+        )
+        windows = [getattr(cfg, k, None) for k in _WINDOWS]
+        short = all(not isinstance(w, int) or isinstance(w, bool) or n_tokens < w for w in windows)
+        return impl in ("sdpa", "eager") and short
 
     def run_layers(
         self,
         model: Any,
         hidden: Any,
         start: int,
+        inputs: LayerInputs,
         *,
-        n_tokens: int,
-        start_pos: int = 0,
         cache: PrefixCache | None = None,
         before_layer: Callable[[int, Any], Any] | None = None,
     ) -> Any:
-        """Decoder layers start.. on `hidden` (B, n_tokens - start_pos, d): the residual after the last layer.
+        """Blocks start.. on `hidden` (B, positions from inputs.start_pos, d): the residual after the last.
 
         before_layer(i, hidden) may return a new hidden (the engine adds the rows that start at layer i).
         """
-        import torch
-
-        dummy = hidden[:1, :1].expand(1, n_tokens, -1)  # masks only read its shape, dtype and device
-        masks = self._masks(model, dummy, n_tokens, start_pos)
-        pos = torch.arange(start_pos, n_tokens, device=hidden.device).unsqueeze(0)
         layers = self.layers(model)
-        if self.family == "gpt2":
-            for i in range(start, self.n_layers):
-                if before_layer is not None:
-                    hidden = before_layer(i, hidden)
-                # GPT2Block's positional order: hidden, cache, attention_mask, encoder_hidden_states
-                hidden = layers[i](hidden, cache, masks[i], None, position_ids=pos)
-                hidden = hidden[0] if isinstance(hidden, tuple) else hidden
-            return hidden
-        rotary = self.decoder(model).rotary_emb(hidden, pos)
         for i in range(start, self.n_layers):
             if before_layer is not None:
                 hidden = before_layer(i, hidden)
-            # keywords only: Gemma2's layer takes position_embeddings second, Llama's attention_mask
-            hidden = layers[i](
-                hidden,
-                attention_mask=masks[i],
-                position_ids=pos,
-                cache=cache,
-                position_embeddings=rotary,
-            )
-            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+            args, kwargs = self._arguments(inputs.calls[i], cache, hidden.shape[0])
+            hidden = _first(layers[i](hidden, *args, **kwargs))
         return hidden
 
+    def _arguments(self, call: tuple[tuple, dict], cache: Any, batch: int) -> tuple[tuple, dict]:
+        """A block's captured arguments for a batch of `batch` rows reading `cache` (None: no prefix)."""
+        from transformers.cache_utils import Cache
+
+        def swap(name: str | None, v: Any) -> Any:
+            if isinstance(v, Cache):
+                return cache
+            if name in self.batch_folded and v is not None and batch > 1:
+                return v.repeat(batch, *([1] * (v.dim() - 1)))
+            if _is_mask(name, v) and v.shape[0] == 1 and batch > 1:
+                return v.expand(batch, -1, -1, -1)  # XGLM checks the mask's batch size (a view: free)
+            return v
+
+        args, kwargs = call
+        kwargs = {k: swap(k, v) for k, v in kwargs.items()}
+        if "use_cache" in kwargs:
+            kwargs["use_cache"] = cache is not None
+        return tuple(swap(None, a) for a in args), kwargs
+
     def final_logits(self, model: Any, last: Any) -> Any:
-        """Logits (B, V) of the final residual at one position (B, d): final norm, unembedding, softcap;
-        fp32 (fp64 for fp64 models)."""
+        """Logits (B, V) of the final residual at one position (B, d): the decoder's tail modules, the
+        unembedding, scale, soft cap; fp32 (fp64 for fp64 models)."""
         import torch
 
-        norm = self.final_norm(model)
+        h = last
+        for path in self.tail:
+            module = model.get_submodule(path)
+            h = _first(module(h.to(_device_of(module, h))))
         head = model.get_output_embeddings()
-        h = norm(last.to(norm.weight.device))
         logits = head(h.to(head.weight.device))
-        cap = getattr(model.config, "final_logit_softcapping", None)
-        if cap:  # Gemma2's ForCausalLM squashes its logits; the plain forward must match
-            logits = torch.tanh(logits / cap) * cap
-        return logits.to(torch.promote_types(logits.dtype, torch.float32))
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        if self.logit_scale != 1.0:
+            logits = logits * self.logit_scale
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
 
 
+# ---------------------------------------------------------------------- discovery
 def adapter_for(model: Any) -> Adapter:
-    """The adapter of `model`'s family, from config.model_type; EverybitError for other families."""
-    cfg = model.config
-    family = getattr(cfg, "model_type", None)
-    if family not in FAMILIES:
+    """The adapter of `model`, discovered from its module tree and one short forward (see the module
+    docstring); EverybitError naming the missing piece when the model cannot be mapped."""
+    import torch
+
+    with torch.no_grad():
+        try:
+            return _discover(model)
+        except EverybitError:
+            raise
+        except (AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+            # a structure none of the rules expected (a block returning a list, a stateful cache, ...)
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:150]
+            raise EverybitError(f"{type(model).__name__}: cannot map its structure ({text})") from None
+
+
+def _discover(model: Any) -> Adapter:
+    name = type(model).__name__
+    cfg = _text_config(model.config)
+    family = getattr(model.config, "model_type", None) or name
+    if getattr(model.config, "is_encoder_decoder", False):
         raise EverybitError(
-            f"probe does not know model family {family!r} ({type(model).__name__}); "
-            f"supported: {', '.join(FAMILIES)}"
+            f"{name}: encoder-decoder models are not supported (probe needs a decoder-only LM)"
         )
-    if family == "gpt2":
-        d = cfg.n_embd
-        return Adapter(
-            family=family,
-            n_layers=cfg.n_layer,
-            n_heads=cfg.n_head,
-            n_kv_heads=cfg.n_head,
-            head_dim=d // cfg.n_head,
-            d_model=d,
-            d_mlp=cfg.n_inner or 4 * d,
-            vocab_size=cfg.vocab_size,
-            paths=_GPT2_PATHS,
+    n_layers = _config_int(cfg, "num_hidden_layers", "n_layer", "num_layers")
+    n_heads = _config_int(cfg, "num_attention_heads", "n_head", "num_heads")
+    if n_layers is None or n_heads is None:
+        raise EverybitError(f"{name}: its config names no number of layers or attention heads")
+    layers_path = _find_layers(model, n_layers)
+    if model.get_output_embeddings() is None:
+        raise EverybitError(f"{name}: no output embedding (unembedding) module")
+
+    rec = _Recording(model, layers_path)
+    ids = _probe_ids(model, cfg)
+    with rec:
+        out = model(input_ids=ids, use_cache=False)
+    logits = _first_tensor(out.logits if hasattr(out, "logits") else out)[0, -1].double()
+
+    # the last block: where MoE models with dense first blocks (DeepSeek, GLM) show their experts
+    block = f"{layers_path}.{n_layers - 1}"
+    tol = _tolerance(model)
+    attn = _child(rec, block, _ATTENTION)
+    if attn is None:
+        raise EverybitError(f"{name}: no attention block found in its decoder block {block}")
+    mlp = _child(rec, block, _MLP) or block  # OPT, XGLM: the MLP's projections sit in the block itself
+    d_model = rec.output(block).shape[-1]
+    missing: dict[str, str] = {}
+    paths = {"resid_pre": "", "resid_post": ""}
+
+    o_proj = _last_projection(rec, attn, d_model)
+    if o_proj is None:
+        raise EverybitError(f"{name}: no output projection found in the attention block {attn}")
+    paths["head"] = _rel(o_proj, block)
+    if rec.input(o_proj).dim() != 3:
+        missing["head"] = "the attention projects flattened (batch x positions) rows"
+    width = rec.input(o_proj).shape[-1]
+    if width % n_heads:
+        raise EverybitError(
+            f"{name}: attention output projection input {width} is not a multiple of {n_heads} heads"
         )
-    d = cfg.hidden_size
-    head_dim = getattr(cfg, "head_dim", None) or d // cfg.num_attention_heads
-    return Adapter(
+    head_dim = width // n_heads
+
+    fused = mlp != block and _has_fused_experts(model.get_submodule(mlp))
+    down = None if fused else _last_projection(rec, mlp, d_model, outside=attn)
+    if down is None:
+        missing["neuron"] = (
+            "a mixture-of-experts MLP (its experts are fused 3-D weights, no per-neuron input)"
+        )
+        d_mlp = 0
+    else:
+        paths["neuron"] = _rel(down, block)
+        d_mlp = rec.input(down).shape[-1]
+        if rec.input(down).dim() != 3:  # OPT
+            missing["neuron"] = "the MLP runs on flattened (batch x positions) rows"
+
+    blocks, scales = _block_outputs(rec, block, attn, mlp, o_proj, down, tol)
+    if blocks is None:
+        missing["attn_out"] = missing["mlp_out"] = "the block's residual is not input + attention + MLP"
+        scales = (1.0, 1.0)
+    else:
+        paths["attn_out"], paths["mlp_out"] = _rel(blocks[0], block), _rel(blocks[1], block)
+    _check_every_block(model, layers_path, n_layers, paths, missing)
+
+    last_block = f"{layers_path}.{n_layers - 1}"
+    head = model.get_output_embeddings()
+    head_path = next(n for n, m in model.named_modules() if m is head)
+    tail = tuple(rec.tail(last_block, head_path))
+    override = _OVERRIDES.get(family, {})
+    adapter = Adapter(
         family=family,
-        n_layers=cfg.num_hidden_layers,
-        n_heads=cfg.num_attention_heads,
-        n_kv_heads=getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_kv_heads=_config_int(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv") or n_heads,
         head_dim=head_dim,
-        d_model=d,
-        d_mlp=cfg.intermediate_size,
-        vocab_size=cfg.vocab_size,
-        paths=_GEMMA2_PATHS if family == "gemma2" else _LLAMA_PATHS,
+        d_model=d_model,
+        d_mlp=d_mlp,
+        vocab_size=int(logits.shape[-1]),
+        layers_path=layers_path,
+        paths={k: v for k, v in paths.items() if k not in missing},
+        tail=tail,
+        residual_scales=scales,
+        missing=missing,
+        batch_folded=tuple(override.get("batch_folded", ())),
+        embed_scale=_embed_scale(model, rec, f"{layers_path}.0", ids, tol),
+        softcap=getattr(cfg, "final_logit_softcapping", None) or None,
     )
+    raw = adapter.final_logits(model, rec.output(last_block)[:, -1]).double()[0]
+    scale = _fit_scale(raw, logits, adapter.softcap, tol)
+    if scale is None:
+        raise EverybitError(
+            f"{name}: cannot reproduce its logits from the modules after the last block ({', '.join(tail) or 'none'}) "
+            "and the unembedding"
+        )
+    adapter = _replace(adapter, logit_scale=scale)
+    _check_replay(model, adapter, ids, logits, name, tol)
+    return adapter
+
+
+def _replace(adapter: Adapter, **kw: Any) -> Adapter:
+    from dataclasses import replace
+
+    return replace(adapter, **kw)
+
+
+class _Recording:
+    """Hooks on every module for one forward: call order, first input and first output of each."""
+
+    def __init__(self, model: Any, layers_path: str) -> None:
+        self.model, self.layers_path = model, layers_path
+        self.order: list[str] = []  # module names in the order their forward finished
+        self.started: list[str] = []  # ... and began
+        self.first_start: dict[str, int] = {}  # module -> event number of its first call (insertion order)
+        self.finished: dict[str, int] = {}  # module -> event number of its last return
+        self.inputs: dict[str, Any] = {}
+        self.outputs: dict[str, Any] = {}
+        self.handles: list[Any] = []
+
+    def __enter__(self) -> _Recording:
+        for name, module in self.model.named_modules():
+            if not name:
+                continue
+            self.handles.append(module.register_forward_pre_hook(self._pre(name), with_kwargs=True))
+            self.handles.append(module.register_forward_hook(self._post(name)))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self.handles:
+            h.remove()
+
+    def _pre(self, name: str) -> Callable:
+        def hook(_m: Any, args: tuple, kwargs: dict) -> None:
+            self.started.append(name)
+            self.first_start.setdefault(name, len(self.started) + len(self.order))
+            x = args[0] if args else kwargs.get("hidden_states", next(iter(kwargs.values()), None))
+            self.inputs.setdefault(name, x)
+
+        return hook
+
+    def _post(self, name: str) -> Callable:
+        def hook(_m: Any, _args: Any, output: Any) -> None:
+            self.order.append(name)
+            self.finished[name] = len(self.started) + len(self.order)
+            out = _first(output)  # a copy: later in-place adds (Falcon) must not change the record
+            self.outputs.setdefault(name, out.clone() if hasattr(out, "clone") else out)
+
+        return hook
+
+    def input(self, name: str) -> Any:
+        return self.inputs[name]
+
+    def output(self, name: str) -> Any:
+        return self.outputs[name]
+
+    def children_called(self, parent: str) -> list[str]:
+        """Direct children of `parent` in the order they were first called."""
+        depth = parent.count(".") + 1 if parent else 0
+        prefix = f"{parent}." if parent else ""
+        seen = [n for n in self.started if n.startswith(prefix) and n.count(".") == depth]
+        return list(dict.fromkeys(seen))
+
+    def tail(self, block: str, head: str) -> list[str]:
+        """What turns the last block's output into the head's input: the outermost modules first called
+        after `block` finished, in order, opened up where they hold the head (BERT's cls.predictions)."""
+        done = self.finished[block]
+        later = [n for n, t in self.first_start.items() if t > done]
+
+        def outermost(names: list[str], within: str) -> list[str]:
+            inside = [n for n in names if n.startswith(within + ".")] if within else names
+            return [n for n in inside if not any(n.startswith(o + ".") for o in inside if o != n)]
+
+        def walk(within: str) -> list[str]:
+            out = []
+            for n in outermost(later, within):
+                if n == head:
+                    break
+                if head.startswith(n + "."):
+                    out += walk(n)
+                    break
+                out.append(n)
+            return out
+
+        return walk("")
+
+
+def capture_into(store: dict[int, tuple[tuple, dict]], i: int) -> Callable:
+    """A forward pre-hook (with_kwargs) keeping block i's arguments other than the hidden state."""
+
+    def hook(_m: Any, args: tuple, kwargs: dict) -> None:
+        if args:
+            store[i] = (tuple(args[1:]), dict(kwargs))
+        else:
+            store[i] = ((), {k: v for k, v in kwargs.items() if k != "hidden_states"})
+
+    return hook
+
+
+def _text_config(config: Any) -> Any:
+    get = getattr(config, "get_text_config", None)
+    return get() if get is not None else config
+
+
+def _config_int(cfg: Any, *names: str) -> int | None:
+    for n in names:
+        v = getattr(cfg, n, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            return v
+    return None
+
+
+def _find_layers(model: Any, n_layers: int) -> str:
+    """Path of the shallowest ModuleList holding n_layers blocks."""
+    import torch
+
+    found = [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers and name
+    ]
+    if not found:
+        raise EverybitError(
+            f"{type(model).__name__}: cannot find its decoder layer list (no ModuleList of {n_layers} blocks)"
+        )
+    return min(found, key=lambda n: n.count("."))
+
+
+def _probe_ids(model: Any, cfg: Any) -> Any:
+    """A short prompt of ordinary token ids (avoiding the first ids, often specials)."""
+    import torch
+
+    vocab = model.get_input_embeddings().weight.shape[0]
+    ids = [(7 + 13 * i) % max(vocab - 1, 1) + 1 for i in range(6)]
+    return torch.tensor([ids], device=model.get_input_embeddings().weight.device)
+
+
+def _child(rec: _Recording, block: str, fragments: Sequence[str]) -> str | None:
+    """The block's first-called direct child whose attribute or class name holds one of `fragments`."""
+    for name in rec.children_called(block):
+        module = rec.model.get_submodule(name)
+        label = (name.rsplit(".", 1)[-1] + " " + type(module).__name__).lower()
+        if "norm" in label or "cross" in label:
+            continue
+        if any(f in label for f in fragments):
+            return name
+    return None
+
+
+def _is_projection(module: Any) -> bool:
+    weight = getattr(module, "weight", None)
+    return (
+        weight is not None
+        and getattr(weight, "dim", lambda: 0)() == 2
+        and "norm" not in type(module).__name__.lower()
+    )
+
+
+def _last_projection(rec: _Recording, parent: str, d_model: int, outside: str = "") -> str | None:
+    """The last weight-matrix module called inside `parent` (not inside `outside`) writing d_model wide:
+    the out / down projection."""
+    prefix = parent + "."
+    hits = [
+        n
+        for n in rec.order
+        if n.startswith(prefix)
+        and not (outside and n.startswith(outside + "."))
+        and _is_projection(rec.model.get_submodule(n))
+        and rec.output(n).shape[-1] == d_model
+        and "embed" not in n.rsplit(".", 1)[-1]
+    ]
+    return hits[-1] if hits else None
+
+
+def _has_fused_experts(mlp: Any) -> bool:
+    return any(getattr(getattr(m, "down_proj", None), "dim", lambda: 0)() == 3 for m in mlp.modules())
+
+
+def _after(rec: _Recording, block: str, name: str) -> str | None:
+    """The block's child called right after `name`, when it is a norm fed with name's output."""
+    kids = rec.children_called(block)
+    i = kids.index(name) if name in kids else -1
+    if 0 <= i < len(kids) - 1:
+        nxt = kids[i + 1]
+        if "norm" in (nxt + type(rec.model.get_submodule(nxt)).__name__).lower():
+            x, y = rec.input(nxt), rec.output(name)
+            if x is not None and x.shape == y.shape and (x - y).abs().max() == 0:
+                return nxt
+    return None
+
+
+def _block_outputs(
+    rec: _Recording, block: str, attn: str, mlp: str, o_proj: str, down: str | None, tol: float
+) -> tuple[tuple[str, str] | None, tuple[float, float]]:
+    """(attention output module, MLP output module) such that block output - block input is a fixed
+    combination a*A + m*M of their outputs, and (a, m); None when no candidate pair fits."""
+    import torch
+
+    x, y = rec.input(block), rec.output(block)
+    if x is None or y is None:
+        return None, (1.0, 1.0)
+    delta = (y - x).double().flatten()
+    a_cands = [c for c in (_after(rec, block, attn), attn, o_proj) if c]
+    m_cands = [c for c in (_after(rec, block, mlp), mlp, down) if c and c != block]
+    for a in a_cands:
+        for m in m_cands:
+            A, M = rec.output(a), rec.output(m)
+            if A is None or M is None or A.shape != y.shape or M.shape != y.shape:
+                continue
+            basis = torch.stack([A.double().flatten(), M.double().flatten()], 1)
+            coef = torch.linalg.lstsq(basis, delta[:, None]).solution[:, 0]
+            err = (basis @ coef - delta).norm() / max(delta.norm().item(), 1e-12)
+            if err < max(tol, _FIT_TOL):
+                return (a, m), tuple(_round(c) for c in coef.tolist())  # type: ignore[return-value]
+    return None, (1.0, 1.0)
+
+
+def _round(x: float) -> float:
+    """1.0 when x is 1 up to float rounding, so that plain models report plain scales."""
+    return 1.0 if abs(x - 1.0) < 1e-4 else float(x)
+
+
+def _embed_scale(model: Any, rec: _Recording, block0: str, ids: Any, tol: float) -> float | None:
+    """resid_pre[0] / embedding(ids) when it is one number (Gemma's sqrt(d_model)); None when positions
+    are added (GPT-2) or the embedding is projected."""
+    x = rec.input(block0)
+    raw = model.get_input_embeddings().weight[ids[0]]
+    if x is None or raw.shape != x.shape[1:]:
+        return None
+    raw, x = raw.double().flatten(), x[0].double().flatten()
+    s = float((raw @ x) / max(float(raw @ raw), 1e-30))
+    ok = (s * raw - x).norm() <= max(tol, _FIT_TOL) * max(x.norm().item(), 1e-12)
+    return _round(s) if ok else None
+
+
+def _fit_scale(raw: Any, logits: Any, softcap: float | None, tol: float) -> float | None:
+    """s such that logits = softcap(s * raw), or None when no s fits."""
+    import torch
+
+    target = logits
+    if softcap:
+        if logits.abs().max() >= softcap:
+            return None
+        target = torch.atanh(logits / softcap) * softcap
+    s = float((raw @ target) / max(float(raw @ raw), 1e-30))
+    fitted = s * raw
+    if softcap:
+        fitted = torch.tanh(fitted / softcap) * softcap
+    if (fitted - logits).abs().max() > max(tol, _FIT_TOL) * max(logits.abs().max().item(), 1.0):
+        return None
+    return _round(s)
+
+
+def _check_replay(model: Any, adapter: Adapter, ids: Any, logits: Any, name: str, tol: float) -> None:
+    """Replays every block from the captured inputs and compares with the model's own logits."""
+    import torch
+
+    got = capture(model, adapter, ids)
+    out = adapter.run_layers(model, got.hidden, 0, got.layer_inputs)
+    replayed = adapter.final_logits(model, out[:, -1]).double()[0]
+    if (replayed - logits).abs().max() > tol * max(logits.abs().max().item(), 1.0):
+        raise EverybitError(
+            f"{name}: replaying its decoder blocks one by one does not give its logits (the decoder does more "
+            "between blocks than call them)"
+        )
+
+
+@dataclass
+class Captured:
+    hidden: Any  # the first block's hidden-state input (1, t, d)
+    final: Any  # the last block's output (1, t, d): the residual entering the final norm
+    layer_inputs: LayerInputs
+    output: Any  # the model's output
+
+
+def capture(
+    model: Any, adapter: Adapter, ids: Any, *, past: Any = None, start_pos: int = 0, use_cache: bool = False
+) -> Captured:
+    """One forward of ids (1, t) recording the arguments of every block (see LayerInputs); `past` holds
+    positions < start_pos when ids are the positions from start_pos on."""
+    import torch
+
+    calls: dict[int, tuple[tuple, dict]] = {}
+    first: list[Any] = []
+    blocks = adapter.layers(model)
+    handles = [
+        b.register_forward_pre_hook(capture_into(calls, i), with_kwargs=True) for i, b in enumerate(blocks)
+    ]
+
+    def grab(_m: Any, args: tuple, kwargs: dict) -> None:
+        first.append(args[0] if args else kwargs["hidden_states"])
+
+    handles.append(blocks[0].register_forward_pre_hook(grab, with_kwargs=True))
+    handles.append(blocks[-1].register_forward_hook(lambda _m, _a, out: first.append(_first(out))))
+    try:
+        with torch.no_grad():
+            out = model(input_ids=ids, **{_cache_keyword(model): past}, use_cache=use_cache or past is not None)
+    finally:
+        for h in handles:
+            h.remove()
+    if len(calls) != adapter.n_layers:
+        raise EverybitError(
+            f"{type(model).__name__}: {adapter.n_layers - len(calls)} decoder blocks were not called"
+        )
+    inputs = LayerInputs(start_pos, [calls[i] for i in range(adapter.n_layers)])
+    return Captured(first[0], first[-1], inputs, out)
+
+
+def _cache_keyword(model: Any) -> str:
+    """What this transformers calls a forward's cache argument (`cache` since 5.2x, `past_key_values` before)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _first(output: Any) -> Any:
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def _first_tensor(x: Any) -> Any:
+    return x[0] if isinstance(x, tuple) else x
+
+
+def _device_of(module: Any, like: Any) -> Any:
+    p = next(module.parameters(), None)
+    return like.device if p is None else p.device
+
+
+def _is_mask(name: str | None, v: Any) -> bool:
+    """A 4-D (batch, 1, queries, keys) attention mask, by keyword or as a positional argument."""
+    if getattr(v, "dim", lambda: 0)() != 4 or v.shape[1] != 1:
+        return False
+    return name is None or "mask" in name
+
+
+def _check_every_block(model: Any, layers_path: str, n: int, paths: dict[str, str], missing: dict) -> None:
+    """Hybrid models (attention in some blocks, recurrences or other experts in the rest) do not have
+    every component in every block: those components are left out, the first block lacking it named."""
+    blocks = model.get_submodule(layers_path)
+    for comp, path in list(paths.items()):
+        if not path:
+            continue
+        lacking = next((i for i in range(n) if not _has_submodule(blocks[i], path)), None)
+        if lacking is not None:
+            missing[comp] = f"block {lacking} has no {path} (blocks of different kinds)"
+
+
+def _has_submodule(module: Any, path: str) -> bool:
+    try:
+        module.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
+
+
+def _tolerance(model: Any) -> float:
+    """Relative error allowed when replaying blocks (the very same operations): a few roundings of the
+    model's dtype. Fitted identities (residual sums, scales) get _FIT_TOL at least: HF runs norms and
+    soft caps in fp32 even in fp64 models, and those identities regroup the arithmetic."""
+    import torch
+
+    dtype = model.get_input_embeddings().weight.dtype
+    return {torch.float64: 1e-9, torch.float32: 2e-5}.get(dtype, 2e-2)
+
+
+_FIT_TOL = 1e-4
+
+
+def _rel(path: str, block: str) -> str:
+    return path[len(block) + 1 :]

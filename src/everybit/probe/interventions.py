@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from everybit.common.errors import InputError
-from everybit.probe.adapters import COMPONENTS, PrefixCache
+from everybit.probe.adapters import COMPONENTS, LayerInputs, PrefixCache, capture
 from everybit.probe.models import LoadedModel
 
 MODES = ("set", "zero", "mean")
@@ -102,12 +102,14 @@ class Patch:
             raise InputError(f"patch at {self.site}: mode {self.mode!r} needs a value")
 
 
-@dataclass
+@dataclass(repr=False)
 class Trace:
     """Every component of one unpatched forward (model dtype, batch dimension dropped) and fp32 logits.
 
     resid_pre (N+1, T, d): input of each layer, then the final residual (input of the final norm);
-    attn_out, mlp_out (N, T, d); head (N, T, H, dh); neuron (N, T, d_mlp); logits (T, V).
+    attn_out, mlp_out (N, T, d); head (N, T, H, dh); neuron (N, T, d_mlp); logits (T, V). A component left
+    out by `names_filter` (or one the model lacks) is None. TransformerLens-style keys work too:
+    `trace["resid_post", 5]`, `trace["blocks.5.hook_resid_post"]`, "z" for head, "post" for neuron.
     """
 
     ids: Any
@@ -119,6 +121,8 @@ class Trace:
     logits: Any
     keys: list[Any] | None = field(default=None, repr=False)  # per layer (1, kv_heads, T, dh): PrefixCache
     values: list[Any] | None = field(default=None, repr=False)
+    inputs: dict[int, LayerInputs] = field(default_factory=dict, repr=False)  # first position -> block args
+    prefix_ok: bool | None = field(default=None, repr=False)  # forwards over a cached prefix work here
 
     @property
     def resid_post(self) -> Any:
@@ -126,9 +130,29 @@ class Trace:
 
     def get(self, component: str) -> Any:
         """The stacked cache of one component, (N, T, ...)."""
+        component = _ALIASES.get(component, component)
         if component not in COMPONENTS:
             raise InputError(f"unknown component {component!r}: one of {', '.join(COMPONENTS)}")
-        return self.resid_pre[:-1] if component == "resid_pre" else getattr(self, component)
+        got = self.resid_pre[:-1] if component == "resid_pre" else getattr(self, component)
+        if got is None:
+            raise InputError(f"{component} was not recorded in this trace (names_filter, or the model lacks it)")
+        return got
+
+    def __getitem__(self, key: Any) -> Any:
+        """trace["resid_post", 5] -> (T, d); trace["head"] -> (N, T, H, dh); trace["blocks.5.hook_z"]."""
+        if isinstance(key, str) and key.startswith("blocks."):
+            _, layer, hook = key.split(".", 2)
+            return self.get(hook.rsplit("hook_", 1)[-1])[int(layer)]
+        if isinstance(key, tuple):
+            name, layer = key
+            return self.get(name)[layer]
+        return self.get(key)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(
+            f"{c} {tuple(self.get(c).shape)}" for c in COMPONENTS if c.startswith("resid") or getattr(self, c) is not None
+        )
+        return f"Trace({len(self.ids)} tokens: {shapes}, logits {tuple(self.logits.shape)})"
 
     def value(self, site: Site) -> Any:
         """The cached activation at `site`, shaped as a Patch value for it."""
@@ -138,6 +162,9 @@ class Trace:
         elif site.index is not None:
             return t[:, site.index]
         return t if site.index is None else t[site.index]
+
+
+_ALIASES = {"z": "head", "post": "neuron", "result": "attn_out"}  # TransformerLens hook names
 
 
 @dataclass
@@ -246,33 +273,43 @@ class Engine:
         self.forward_passes += 1
         return at_least_fp32(out.logits[0])
 
-    def run(self, ids: Any) -> Trace:
-        """One plain HF forward caching every component at every layer and position (see Trace)."""
+    def run(self, ids: Any, *, names_filter: Any = None) -> Trace:
+        """One plain HF forward caching every component at every layer and position (see Trace).
+
+        names_filter (component names, or a callable taking a name) limits which of attn_out, mlp_out,
+        head and neuron are recorded, as TransformerLens' run_with_cache does; the residual stream is
+        always kept (patched forwards start from it)."""
         import torch
 
         t = self.ids(ids)
         n = self.adapter.n_layers
-        with torch.no_grad(), recording(self.lm, COMPONENTS, keep_graph=False) as rec:
-            out = self.model(input_ids=t[None], use_cache=True)
+        wanted = [c for c in COMPONENTS if _wanted(c, names_filter) and c not in self.adapter.missing]
+        with torch.no_grad(), recording(self.lm, ["resid_pre", *wanted], keep_graph=False) as rec:
+            got = capture(self.model, self.adapter, t[None], use_cache=True)
         self.forward_passes += 1
         dev = self.lm.device
 
         def stack(component: str) -> Any:
+            if component not in wanted and component != "resid_pre":
+                return None
             return torch.stack([rec[component, i][0].to(dev) for i in range(n)])
 
-        resid = torch.cat([stack("resid_pre"), rec["resid_post", n - 1][0].to(dev)[None]])
+        resid = torch.cat([stack("resid_pre"), got.final[0].to(dev)[None]])
         head = stack("head")
-        keys, values = _kv(out, n, len(t))
+        if head is not None:
+            head = head.view(*head.shape[:2], self.adapter.n_heads, self.adapter.head_dim)
+        keys, values = _kv(got.output, n, len(t))
         return Trace(
             ids=t,
             resid_pre=resid,
             attn_out=stack("attn_out"),
             mlp_out=stack("mlp_out"),
-            head=head.view(*head.shape[:2], self.adapter.n_heads, self.adapter.head_dim),
+            head=head,
             neuron=stack("neuron"),
-            logits=at_least_fp32(out.logits[0]),
+            logits=at_least_fp32(got.output.logits[0]),
             keys=keys,
             values=values,
+            inputs={0: got.layer_inputs},
         )
 
     # ------------------------------------------------------------------ patched forwards
@@ -307,6 +344,7 @@ class Engine:
         dtype = torch.promote_types(self.lm.dtype, torch.float32)
         out = torch.empty(len(prepared), self.adapter.vocab_size, dtype=dtype, device=t.device)
         skip = base.keys is not None and self.adapter.can_skip_prefix(self.model, n_tokens)
+        skip = skip and self._prefix_works(base)
         groups: dict[int, list[int]] = defaultdict(list)
         for i, p in enumerate(prepared):
             if not p.patches:
@@ -326,7 +364,6 @@ class Engine:
         """One forward of `rows` (sorted by start layer) from their first layer and first_pos on."""
         import torch
 
-        n_tokens = base.ids.shape[0]
         starts = [r.start for r in rows]
         by_site: dict[tuple[str, int], list[tuple[int, int | None, int | None, Any]]] = defaultdict(list)
         for row, r in enumerate(rows):
@@ -344,20 +381,40 @@ class Engine:
         first = starts[0]
         hidden = grow(first, base.resid_pre[first, first_pos:][None][:0])
         cache = PrefixCache(base.keys, base.values, first_pos) if first_pos else None
+        inputs = self._layer_inputs(base, first_pos)
         with torch.no_grad(), self._patching(by_site):
             final = self.adapter.run_layers(
-                self.model,
-                hidden,
-                first,
-                n_tokens=n_tokens,
-                start_pos=first_pos,
-                cache=cache,
-                before_layer=grow,
+                self.model, hidden, first, inputs, cache=cache, before_layer=grow
             )
             logits = self.adapter.final_logits(self.model, final[:, -1])
         self.forward_passes += 1
         self.rows += len(rows)
         return logits
+
+    def _layer_inputs(self, base: Trace, p: int) -> LayerInputs:
+        """The blocks' arguments for forwards of positions p.. : the model's own, captured from a forward of
+        those positions over a cache of the unpatched keys and values of positions < p (once per p)."""
+        if p not in base.inputs:
+            from transformers import DynamicCache
+
+            past = DynamicCache()
+            for i, (k, v) in enumerate(zip(base.keys, base.values, strict=True)):
+                past.update(k[:, :, :p], v[:, :, :p], i)
+            got = capture(self.model, self.adapter, base.ids[None, p:], past=past, start_pos=p)
+            base.inputs[p] = got.layer_inputs
+            self.forward_passes += 1
+        return base.inputs[p]
+
+    def _prefix_works(self, base: Trace) -> bool:
+        """Whether this model accepts a forward over a cache of the prefix (hybrid models with recurrent
+        state do not): tried once per trace; when it fails, forwards start at position 0."""
+        if base.prefix_ok is None:
+            try:
+                self._layer_inputs(base, len(base.ids) - 1)
+                base.prefix_ok = True
+            except Exception:  # whatever the model's cache code raises: fall back to the exact slow path
+                base.prefix_ok = False
+        return base.prefix_ok
 
     @contextlib.contextmanager
     def _patching(self, by_site: dict[tuple[str, int], list[Any]]) -> Iterator[None]:
@@ -434,8 +491,8 @@ def _hook(module: Any, pre: bool, fn: Any) -> Any:
         return module.register_forward_pre_hook(pre_hook, with_kwargs=True)
 
     def post_hook(_m: Any, _args: Any, output: Any) -> Any:
-        if isinstance(output, tuple):
-            return (fn(output[0]), *output[1:])
+        if isinstance(output, (tuple, list)):  # OpenAI GPT's blocks return a list
+            return type(output)([fn(output[0]), *output[1:]])
         return fn(output)
 
     return module.register_forward_hook(post_hook)
@@ -450,13 +507,17 @@ def recording(lm: LoadedModel, components: Sequence[str], *, keep_graph: bool = 
 
     def saver(key: tuple[str, int]) -> Any:
         def save(x: Any) -> Any:
+            # the model goes on with a copy: some add into a block's output in place (Falcon's parallel
+            # MLP += attention), which would otherwise change what was recorded and its gradient
             store[key] = x if keep_graph else x.detach()
-            return x
+            return x.clone()
 
         return save
 
     try:
         for comp in components:
+            if comp in lm.adapter.missing:
+                continue
             for layer in range(lm.adapter.n_layers):
                 module, pre = lm.adapter.hook_point(lm.model, comp, layer)
                 handles.append(_hook(module, pre, saver((comp, layer))))
@@ -478,6 +539,15 @@ def _kv(out: Any, n_layers: int, n_tokens: int) -> tuple[list[Any] | None, list[
     if any(k is None or k.dim() != 4 or k.shape[-2] != n_tokens for k in keys + values):
         return None, None
     return keys, values
+
+
+def _wanted(component: str, names_filter: Any) -> bool:
+    if names_filter is None:
+        return True
+    if callable(names_filter):
+        return bool(names_filter(component))
+    names = [names_filter] if isinstance(names_filter, str) else list(names_filter)
+    return component in {_ALIASES.get(n, n) for n in names}
 
 
 # ---------------------------------------------------------------------- metrics (fp32)

@@ -11,14 +11,22 @@ from everybit.common.errors import InputError
 from everybit.probe.adapters import Adapter, adapter_for
 
 
-@dataclass
+@dataclass(repr=False)
 class LoadedModel:
-    """An HF causal LM in eval mode, its tokenizer and its family adapter."""
+    """An HF causal LM in eval mode, its tokenizer and its discovered adapter."""
 
     model: Any
     tokenizer: Any
     adapter: Adapter
     name: str
+
+    def __repr__(self) -> str:  # one line, never the module tree or the vocabulary
+        a = self.adapter
+        dtype = str(self.dtype).removeprefix("torch.")
+        return (
+            f"LoadedModel({self.name}: {a.family}, {a.n_layers} layers, d_model {a.d_model}, {a.n_heads} heads x "
+            f"{a.head_dim}, d_mlp {a.d_mlp}, vocab {a.vocab_size}, {dtype} on {self.device})"
+        )
 
     @property
     def device(self) -> Any:
@@ -62,7 +70,8 @@ def load_model(
     """A model to probe from a local HF folder, a .gguf file (dequantized to dtype) or a hub id.
 
     device_map="auto" lets accelerate spread the layers over every visible GPU (and CPU); otherwise the
-    whole model goes to `device`. Unsupported families raise EverybitError before any work is done.
+    whole model goes to `device`. A model whose structure cannot be mapped raises EverybitError naming
+    the missing piece before any work is done.
     """
     model, tok = hfmodels.load(source, dtype, device=device, device_map=device_map, tool="probe")
     adapter = adapter_for(model)
