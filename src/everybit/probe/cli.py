@@ -4,7 +4,7 @@
     everybit probe patch      --config FILE [...same...]
     everybit probe neurons    --config FILE [--model ...] [-o OUTDIR]
     everybit probe ablate     --config FILE [--model ...] [-o OUTDIR]
-    common: [--dtype float32|bfloat16|float16] [--device cpu] [--threads N] [-f] [-q]
+    common: [--dtype float32|bfloat16|float16] [--device cpu] [--device-map auto] [--threads N] [-f] [-q]
 
 FILE is a study config, or the name of a shipped one (transplant_yesno, patch_ampm, neurons_time,
 ablate_seashells). The model is --model, else the config's ``model:``, else SmolLM2-135M-Instruct when it is
@@ -64,6 +64,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
             )
         v.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
         v.add_argument("--device", default="cpu", help="torch device (default cpu)")
+        v.add_argument(
+            "--device-map",
+            metavar="MAP",
+            help="accelerate device map for models larger than one device (e.g. auto): overrides --device",
+        )
         v.add_argument("--threads", type=_threads, metavar="N", help="torch CPU threads (default: torch's)")
         v.add_argument("-f", "--force", action="store_true", help="replace OUTDIR if it is not empty")
         v.set_defaults(func=run)
@@ -131,9 +136,10 @@ def _run(args: argparse.Namespace, cfg: Any, path: Path, method: str) -> Any:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    check_device(args.device)
+    if args.device_map is None:
+        check_device(args.device)
     source = model_source(args.model, cfg.model, path)
-    lm = load_model(source, dtype=args.dtype, device=args.device)
+    lm = load_model(source, dtype=args.dtype, device=args.device, device_map=args.device_map)
     engine = Engine(lm, memory_budget_mb=cfg.memory_budget_mb, batch_size=cfg.batch_size)
     ctx = Context(lm, engine, method=method, quiet=args.quiet)
     return run_study(cfg, ctx)

@@ -135,7 +135,9 @@ class Trace:
             raise InputError(f"unknown component {component!r}: one of {', '.join(COMPONENTS)}")
         got = self.resid_pre[:-1] if component == "resid_pre" else getattr(self, component)
         if got is None:
-            raise InputError(f"{component} was not recorded in this trace (names_filter, or the model lacks it)")
+            raise InputError(
+                f"{component} was not recorded in this trace (names_filter, or the model lacks it)"
+            )
         return got
 
     def __getitem__(self, key: Any) -> Any:
@@ -150,7 +152,9 @@ class Trace:
 
     def __repr__(self) -> str:
         shapes = ", ".join(
-            f"{c} {tuple(self.get(c).shape)}" for c in COMPONENTS if c.startswith("resid") or getattr(self, c) is not None
+            f"{c} {tuple(self.get(c).shape)}"
+            for c in COMPONENTS
+            if c.startswith("resid") or getattr(self, c) is not None
         )
         return f"Trace({len(self.ids)} tokens: {shapes}, logits {tuple(self.logits.shape)})"
 
@@ -285,7 +289,11 @@ class Engine:
         n = self.adapter.n_layers
         wanted = [c for c in COMPONENTS if _wanted(c, names_filter) and c not in self.adapter.missing]
         with torch.no_grad(), recording(self.lm, ["resid_pre", *wanted], keep_graph=False) as rec:
-            got = capture(self.model, self.adapter, t[None], use_cache=True)
+            try:
+                got = capture(self.model, self.adapter, t[None], use_cache=True)
+            except (ValueError, RuntimeError, TypeError):  # hybrid caches some models cannot fill
+                rec.clear()
+                got = capture(self.model, self.adapter, t[None], use_cache=False)
         self.forward_passes += 1
         dev = self.lm.device
 
@@ -383,9 +391,7 @@ class Engine:
         cache = PrefixCache(base.keys, base.values, first_pos) if first_pos else None
         inputs = self._layer_inputs(base, first_pos)
         with torch.no_grad(), self._patching(by_site):
-            final = self.adapter.run_layers(
-                self.model, hidden, first, inputs, cache=cache, before_layer=grow
-            )
+            final = self.adapter.run_layers(self.model, hidden, first, inputs, cache=cache, before_layer=grow)
             logits = self.adapter.final_logits(self.model, final[:, -1])
         self.forward_passes += 1
         self.rows += len(rows)

@@ -24,8 +24,9 @@ class LoadedModel:
         a = self.adapter
         dtype = str(self.dtype).removeprefix("torch.")
         return (
-            f"LoadedModel({self.name}: {a.family}, {a.n_layers} layers, d_model {a.d_model}, {a.n_heads} heads x "
-            f"{a.head_dim}, d_mlp {a.d_mlp}, vocab {a.vocab_size}, {dtype} on {self.device})"
+            f"LoadedModel({self.name}: {a.family}, {a.n_layers} layers, d_model {a.d_model}, "
+            f"{a.n_heads} heads x {a.head_dim}, d_mlp {a.d_mlp}, vocab {a.vocab_size}, "
+            f"{dtype} on {self.device})"
         )
 
     @property
