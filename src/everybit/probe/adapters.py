@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from everybit.common.errors import EverybitError, InputError
+from everybit.probe import experts
 
 COMPONENTS = ("resid_pre", "resid_post", "attn_out", "mlp_out", "head", "neuron")
 _PRE_HOOK = {"resid_pre", "head", "neuron"}  # read/written as the module's input, the rest as its output
@@ -99,6 +100,7 @@ class Adapter:
     residual_scales: tuple[float, float] = (1.0, 1.0)  # how attn_out and mlp_out enter the residual
     missing: dict[str, str] = field(default_factory=dict)  # component -> why it is not available
     batch_folded: tuple[str, ...] = ()
+    experts_parent: str = ""  # MoE: path of the block holding the fused experts whose units are neurons
 
     def __repr__(self) -> str:
         lost = f", without {', '.join(self.missing)}" if self.missing else ""
@@ -111,14 +113,17 @@ class Adapter:
     def layers(self, model: Any) -> Any:
         return model.get_submodule(self.layers_path)
 
-    def hook_point(self, model: Any, component: str, layer: int) -> tuple[Any, bool]:
-        """(module, is_pre_hook) where `component` of `layer` is read and written."""
+    def hook_point(self, model: Any, component: str, layer: int) -> tuple[Any, Any]:
+        """(module, is_pre_hook) where `component` of `layer` is read and written; for the neurons of a
+        mixture of experts ((experts, their block), probe.experts.EXPERTS)."""
         if component in self.missing:
             raise InputError(
                 f"{component} is not available for this {self.family} model: {self.missing[component]}"
             )
         module = self.layers(model)[layer]
         path = self.paths[component]
+        if component == "neuron" and self.experts_parent:  # (expert, unit) pairs: see probe.experts
+            return (module.get_submodule(path), module.get_submodule(self.experts_parent)), experts.EXPERTS
         return (module.get_submodule(path) if path else module), component in _PRE_HOOK
 
     def shape(self, component: str) -> tuple[int, ...]:
@@ -252,7 +257,9 @@ def _discover(model: Any) -> Adapter:
     attn = _child(rec, block, _ATTENTION)
     if attn is None:
         raise EverybitError(f"{name}: no attention block found in its decoder block {block}")
-    mlp = _child(rec, block, _MLP) or block  # OPT, XGLM: the MLP's projections sit in the block itself
+    mlp = (
+        _child(rec, block, _MLP, exclude=attn) or block
+    )  # OPT, XGLM: the MLP's projections sit in the block itself
     d_model = rec.output(block).shape[-1]
     missing: dict[str, str] = {}
     paths = {"resid_pre": "", "resid_post": ""}
@@ -270,12 +277,19 @@ def _discover(model: Any) -> Adapter:
         )
     head_dim = width // n_heads
 
-    fused = mlp != block and _has_fused_experts(model.get_submodule(mlp))
-    down = None if fused else _last_projection(rec, mlp, d_model, outside=attn)
-    if down is None:
-        missing["neuron"] = (
-            "a mixture-of-experts MLP (its experts are fused 3-D weights, no per-neuron input)"
-        )
+    fused = experts.find(model.get_submodule(mlp)) if mlp != block else None
+    down = None if fused is not None else _last_projection(rec, mlp, d_model, outside=attn)
+    experts_parent = ""
+    if fused is not None:
+        module = model.get_submodule(f"{mlp}.{fused}")
+        d_mlp = experts.units(module)
+        run = lambda: model(input_ids=ids, use_cache=False)  # noqa: E731
+        if experts.matches(module, model.get_submodule(mlp), run, max(tol, _FIT_TOL)):
+            paths["neuron"], experts_parent = _rel(f"{mlp}.{fused}", block), _rel(mlp, block)
+        else:
+            missing["neuron"] = f"{type(module).__name__} is not the standard fused-experts layout"
+    elif down is None:
+        missing["neuron"] = "no down projection found in the MLP"
         d_mlp = 0
     else:
         paths["neuron"] = _rel(down, block)
@@ -311,6 +325,7 @@ def _discover(model: Any) -> Adapter:
         residual_scales=scales,
         missing=missing,
         batch_folded=tuple(override.get("batch_folded", ())),
+        experts_parent=experts_parent,
         embed_scale=_embed_scale(model, rec, f"{layers_path}.0", ids, tol),
         softcap=getattr(cfg, "final_logit_softcapping", None) or None,
     )
@@ -462,15 +477,15 @@ def _probe_ids(model: Any, cfg: Any) -> Any:
     return torch.tensor([ids], device=model.get_input_embeddings().weight.device)
 
 
-def _child(rec: _Recording, block: str, fragments: Sequence[str]) -> str | None:
-    """The block's first-called direct child whose attribute or class name holds one of `fragments`."""
-    for name in rec.children_called(block):
-        module = rec.model.get_submodule(name)
-        label = (name.rsplit(".", 1)[-1] + " " + type(module).__name__).lower()
-        if "norm" in label or "cross" in label:
-            continue
-        if any(f in label for f in fragments):
-            return name
+def _child(rec: _Recording, block: str, fragments: Sequence[str], exclude: str = "") -> str | None:
+    """The block's first-called direct child whose attribute name, else class name, holds one of
+    `fragments` (attribute names first: Qwen3MoeAttention's class name holds "moe")."""
+    kids = [n for n in rec.children_called(block) if n != exclude]
+    for label_of in (lambda n: n.rsplit(".", 1)[-1], lambda n: type(rec.model.get_submodule(n)).__name__):
+        for name in kids:
+            label = label_of(name).lower()
+            if "norm" not in label and "cross" not in label and any(f in label for f in fragments):
+                return name
     return None
 
 
@@ -497,10 +512,6 @@ def _last_projection(rec: _Recording, parent: str, d_model: int, outside: str = 
         and "embed" not in n.rsplit(".", 1)[-1]
     ]
     return hits[-1] if hits else None
-
-
-def _has_fused_experts(mlp: Any) -> bool:
-    return any(getattr(getattr(m, "down_proj", None), "dim", lambda: 0)() == 3 for m in mlp.modules())
 
 
 def _after(rec: _Recording, block: str, name: str) -> str | None:

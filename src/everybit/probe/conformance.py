@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from everybit.common.errors import EverybitError
+from everybit.probe import experts
 from everybit.probe.interventions import Engine, Patch, Site, _hook
 from everybit.probe.models import LoadedModel, wrap_model
 
@@ -256,13 +257,15 @@ def _check_ablation(eng: Engine, base: Any, ids: Any, _c: Any, tol: float) -> st
             continue
         layer, index = a.n_layers - 1, a.index_size(c) - 1  # type: ignore[operator]
         got = eng.patched_logits(ids, [[Patch(Site(c, layer, None, index), mode="zero")]], base)[0]
-        module, _ = a.hook_point(eng.model, c, layer)
+        module, kind = a.hook_point(eng.model, c, layer)
         cols = slice(index * width, (index + 1) * width)
-        weight = module.weight
-        if isinstance(module, torch.nn.Linear):
-            view = weight[:, cols]
+        if kind == experts.EXPERTS:  # unit i of expert e: column i of down_proj[e]
+            units = module[0].down_proj.shape[-1]
+            view = module[0].down_proj[index // units, :, index % units]
+        elif isinstance(module, torch.nn.Linear):
+            view = module.weight[:, cols]
         elif type(module).__name__ == "Conv1D":  # GPT-2 stores (in, out)
-            view = weight[cols, :]
+            view = module.weight[cols, :]
         else:
             verdicts.append(f"n/a: {c}: {type(module).__name__} is not a plain projection")
             continue

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from everybit.common.errors import InputError
+from everybit.probe import experts
 from everybit.probe.adapters import COMPONENTS, LayerInputs, PrefixCache, capture
 from everybit.probe.models import LoadedModel
 
@@ -485,8 +486,11 @@ class _Writer:
         return y
 
 
-def _hook(module: Any, pre: bool, fn: Any) -> Any:
-    """Register fn(tensor) -> tensor on module's main input (pre) or main output."""
+def _hook(module: Any, pre: Any, fn: Any) -> Any:
+    """Register fn(tensor) -> tensor on module's main input (pre) or main output (or on the neurons of
+    fused experts: module is then (experts, their block), pre is experts.EXPERTS)."""
+    if pre == experts.EXPERTS:
+        return experts.hook(*module, fn)
     if pre:
 
         def pre_hook(_m: Any, args: tuple, kwargs: dict) -> Any:
