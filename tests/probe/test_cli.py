@@ -132,3 +132,16 @@ def test_bfloat16_model_fp32_metrics(capsys, tiny_folder, tmp_path):
     assert code == 0, err
     assert json.loads((out / "meta.json").read_text())["dtype"] == "bfloat16"
     assert "logit diff ' morning' - ' evening': clean" in stdout
+
+
+def test_short_names_of_the_offline_models_resolve(monkeypatch, tmp_path):
+    from everybit.common import hfmodels
+    from everybit.probe.cli import model_source
+
+    folder = tmp_path / "g3"
+    monkeypatch.setitem(hfmodels.OFFLINE_MODELS, "gemma3", (lambda: folder, lambda: tmp_path / "g3.gguf"))
+    assert model_source(None, "gemma3", tmp_path / "c.yaml") == str(folder)  # the config's model: gemma3
+    assert model_source("gemma3", "other", tmp_path / "c.yaml") == str(folder)  # --model gemma3
+    assert model_source("x/y", "gemma3", tmp_path / "c.yaml") == "x/y"  # --model PATH overrides
+    monkeypatch.setitem(hfmodels.OFFLINE_MODELS, "gemma3", (lambda: None, lambda: tmp_path / "g3.gguf"))
+    assert model_source(None, "gemma3", tmp_path / "c.yaml") == str(tmp_path / "g3.gguf")

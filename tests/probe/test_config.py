@@ -32,12 +32,22 @@ def error(text, study=None):
         ("patch_ampm", "patch"),
         ("neurons_time", "neurons"),
         ("ablate_seashells", "ablate"),
+        ("transplant_yesno_gemma3", "transplant"),
+        ("patch_ampm_gemma3", "patch"),
+        ("neurons_time_gemma3", "neurons"),
+        ("ablate_seashells_gemma3", "ablate"),
     ],
 )
 def test_shipped_configs_parse(name, study):
     cfg = config.load(name, study)
     assert cfg.study == study and type(cfg) is config.CLASSES[study]
     assert config.find_config(f"{name}.yaml") == config.shipped()[name]
+
+
+def test_every_shipped_config_parses():
+    for name, path in config.shipped().items():
+        cfg = config.load(path)
+        assert cfg.study == name.split("_")[0], name
 
 
 def test_patch_config_fields():

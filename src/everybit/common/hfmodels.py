@@ -184,3 +184,15 @@ def gemma3_gguf() -> Path:
 def gemma3_folder() -> Path | None:
     """The fp32 HF-folder copy of Gemma 3 270M that `bench/data.py` caches (loads in ~7 s), or None."""
     return _fp32_folder("gemma3-270m")
+
+
+# The real models that install offline from PyPI (README, Offline models), by the short names a CLI's
+# --model and a config's `model:` accept.
+OFFLINE_MODELS = {"smollm2": (smollm2_folder, smollm2_gguf), "gemma3": (gemma3_folder, gemma3_gguf)}
+
+
+def offline_model(name: str) -> Path:
+    """The cached fp32 folder of an OFFLINE_MODELS model (fast to load), else its GGUF;
+    DataUnavailableError naming the pip packages when it is not installed."""
+    folder, gguf = OFFLINE_MODELS[name]
+    return folder() or gguf()

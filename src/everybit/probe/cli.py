@@ -96,9 +96,13 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 def model_source(cli: str | None, configured: str | None, config_path: Path) -> str:
     """--model, else the config's model (a relative path counts from the config's folder when it exists
-    there), else the default SmolLM2."""
+    there), else the default SmolLM2. The short names of the offline models (smollm2, gemma3) resolve to
+    their cached folder or GGUF."""
+    from everybit.common.hfmodels import OFFLINE_MODELS, offline_model
     from everybit.probe.studies import default_model
 
+    if (cli or configured) in OFFLINE_MODELS:
+        return str(offline_model(cli or configured))
     if cli:
         return cli
     if configured:

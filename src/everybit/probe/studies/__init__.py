@@ -179,11 +179,8 @@ def default_model() -> str:
     from everybit.common import hfmodels
     from everybit.common.errors import DataUnavailableError
 
-    folder = hfmodels.smollm2_folder()
-    if folder is not None:
-        return str(folder)
     try:
-        return str(hfmodels.smollm2_gguf())
+        return str(hfmodels.offline_model("smollm2"))
     except DataUnavailableError:
         raise DataUnavailableError(
             "no model given and SmolLM2 is not installed: pass --model PATH_OR_ID, set model: in the config, "
