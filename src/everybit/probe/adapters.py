@@ -303,7 +303,7 @@ def _discover(model: Any) -> Adapter:
         scales = (1.0, 1.0)
     else:
         paths["attn_out"], paths["mlp_out"] = _rel(blocks[0], block), _rel(blocks[1], block)
-    _check_every_block(model, layers_path, n_layers, paths, missing)
+    _check_every_block(model, layers_path, n_layers, paths, missing, {"head": width, "neuron": d_mlp})
 
     last_block = f"{layers_path}.{n_layers - 1}"
     head = model.get_output_embeddings()
@@ -673,9 +673,12 @@ def _is_mask(name: str | None, v: Any) -> bool:
     return name is None or "mask" in name
 
 
-def _check_every_block(model: Any, layers_path: str, n: int, paths: dict[str, str], missing: dict) -> None:
+def _check_every_block(
+    model: Any, layers_path: str, n: int, paths: dict[str, str], missing: dict, widths: dict[str, int]
+) -> None:
     """Hybrid models (attention in some blocks, recurrences or other experts in the rest) do not have
-    every component in every block: those components are left out, the first block lacking it named."""
+    every component in every block, and some widen the MLP of some blocks (Gemma 4): such components are
+    left out, the first block that differs named."""
     blocks = model.get_submodule(layers_path)
     for comp, path in list(paths.items()):
         if not path:
@@ -683,6 +686,12 @@ def _check_every_block(model: Any, layers_path: str, n: int, paths: dict[str, st
         lacking = next((i for i in range(n) if not _has_submodule(blocks[i], path)), None)
         if lacking is not None:
             missing[comp] = f"block {lacking} has no {path} (blocks of different kinds)"
+            continue
+        want = widths.get(comp)
+        sizes = [getattr(blocks[i].get_submodule(path), "in_features", want) for i in range(n)]
+        other = next((i for i, w in enumerate(sizes) if w != want), None)
+        if want and other is not None:
+            missing[comp] = f"block {other}'s {path} is {sizes[other]} wide, block {n - 1}'s {want}"
 
 
 def _has_submodule(module: Any, path: str) -> bool:

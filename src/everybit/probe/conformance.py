@@ -307,6 +307,8 @@ def tiny_config(family: str) -> Any:
     cls = CONFIG_MAPPING[family]
     defaults = cls().to_dict()
     kw = {k: v for k, v in _TINY.items() if k in defaults}
+    if "kv_lora_rank" in defaults and "num_key_value_heads" in kw:  # latent attention: one kv per head
+        kw["num_key_value_heads"] = kw.get("num_attention_heads", 4)
     for k, v in defaults.items():
         if k.endswith("token_id") and isinstance(v, int) and v >= _VOCAB:
             kw[k] = 1
