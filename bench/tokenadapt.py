@@ -79,8 +79,11 @@ def _cold_transplant(model_dir: Path, tok_dir: Path, work: Path) -> dict[str, An
             os.environ.pop("EVERYBIT_CACHE")
         else:
             os.environ["EVERYBIT_CACHE"] = old
+    from tokenizers import Tokenizer
+
+    new_vocab = Tokenizer.from_file(str(work / "cold" / "tokenizer.json")).get_vocab_size()
     shutil.rmtree(work / "cold", ignore_errors=True)
-    return {"seconds": sample.seconds, "peak_rss": sample.peak_rss}
+    return {"seconds": sample.seconds, "peak_rss": sample.peak_rss, "new_vocab": new_vocab}
 
 
 def _evaluate(model: Any, tok: Any, texts: dict[str, str], label: str) -> dict[str, Any]:
@@ -143,6 +146,8 @@ def run(quick: bool = False) -> Report:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-tokenadapt-") as tmp:
         cold = _cold_transplant(model_dir, targets["supertok-32k"], Path(tmp))
+        (Path(tmp) / "gemma3").mkdir()  # the large-vocabulary case: every one of 262k old tokens embedded
+        large = _cold_transplant(data.gemma3_folder(), targets["supertok-32k"], Path(tmp) / "gemma3")
         for target, method, opts, label in plan:
             model, tok, rep, seconds = _adapted(
                 model_dir, targets[target], method, opts, embedder, calibration
@@ -162,7 +167,34 @@ def run(quick: bool = False) -> Report:
             del model
     _tables(report, runs, base, cold)
     _headlines(report, runs, base, cold, list(targets), list(texts))
+    _large_vocabulary(report, large, targets["supertok-32k"])
     return report
+
+
+def _large_vocabulary(report: Report, cold: dict, tok_dir: Path) -> None:
+    """A cold transplant into Gemma 3 270M (262,144 tokens, ~6,200 `<unusedN>` placeholder specials)."""
+    from tokenizers import Tokenizer
+
+    given = Tokenizer.from_file(str(tok_dir / "tokenizer.json")).get_vocab_size()
+    report.add_table(
+        "Large vocabulary: supertok-32k into Gemma 3 270M (vocabulary 262,144), cold, CLI, hybrid",
+        ["seconds", "peak RSS GiB", "new tokenizer as given", "new tokenizer after transplant"],
+        [[round(cold["seconds"]), round(cold["peak_rss"] / 2**30, 2), given, cold["new_vocab"]]],
+        note="Old-tokenizer specials are carried only when a role or the chat template uses them, so "
+        "Gemma's <unusedN> placeholders stay out of the new tokenizer.",
+    )
+    report.add_limit(
+        "cold transplant into a 262k-vocabulary model (Gemma 3 270M, hybrid)",
+        round(cold["seconds"]),
+        TARGET_SECONDS,
+        "s",
+    )
+    report.add_limit(
+        "cold transplant into a 262k-vocabulary model: peak RSS",
+        round(cold["peak_rss"] / 2**30, 2),
+        TARGET_RSS / 2**30,
+        "GiB",
+    )
 
 
 def _tables(report: Report, runs: list[dict], base: dict, cold: dict) -> None:

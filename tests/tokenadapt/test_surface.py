@@ -34,3 +34,26 @@ def test_special_tokens_match_by_content(smol_tok):
     new = surface(tok)
     shared = shared_ids(new, surface(smol_tok.backend_tokenizer))
     assert shared[1] == smol_tok.convert_tokens_to_ids("<|im_end|>") and 2 not in shared
+
+
+def test_plain_added_tokens_match_by_their_text(smol_tok):
+    tok = Tokenizer(models.BPE(vocab={"a": 0}, merges=[]))
+    tok.add_tokens(["\n\n", "<table>"])  # Gemma keeps newline runs and HTML tags as plain added tokens
+    tok.add_special_tokens(["<|im_end|>"])
+    new = surface(tok)
+    assert new.keys[1:] == [("bytes", b"\n\n"), ("bytes", b"<table>"), ("special", "<|im_end|>")]
+    shared = shared_ids(new, surface(smol_tok.backend_tokenizer))
+    assert shared[1] == smol_tok.convert_tokens_to_ids("\u010a\u010a")  # byte-level "ĊĊ"
+
+
+def test_byte_fallback_entries_come_last(smol_tok):
+    """Gemma 3 and Llama 2 hold `<0x65>` and `e` for the same byte; the model uses (and trained) `e`."""
+    vocab = {"<0x65>": 0, "<0x20>": 1, "e": 2, "\u2581": 3}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], byte_fallback=True))
+    old = surface(tok)
+    assert old.spelling is Spelling.SENTENCEPIECE and old.fallback == {0, 1}
+    assert old.keys[0] == old.keys[2] == ("bytes", b"e")
+    shared = shared_ids(surface(smol_tok.backend_tokenizer), old)
+    assert shared[smol_tok.convert_tokens_to_ids("e")] == 2
+    assert shared[smol_tok.convert_tokens_to_ids("\u0120")] == 3  # byte-level space: the old `▁`
+    assert shared_ids(old, old) == {0: 0, 1: 1, 2: 2, 3: 3}  # its own model: every id to itself

@@ -77,7 +77,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH|minilm",
         help="external embedding model: minilm (all-MiniLM-L6-v2, offline) or a model folder",
     )
-    t.add_argument("--hnsw", action="store_true", help="approximate neighbour search (200k+ vocabularies)")
+    t.add_argument(
+        "--hnsw",
+        action="store_true",
+        help="approximate neighbour search: pays for its graph only with 50k+ new tokens (default exact)",
+    )
     t.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     t.add_argument(
         "--pad-to",

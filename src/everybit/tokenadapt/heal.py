@@ -13,6 +13,7 @@ from typing import Any
 
 from everybit.common.progress import progress_bar
 from everybit.tokenadapt.evaluate import score
+from everybit.tokenadapt.models import layout
 
 SEQ_LEN = 256
 
@@ -51,10 +52,8 @@ def heal(
     cut = text.rfind("\n", 0, int(len(text) * 0.9)) + 1 or int(len(text) * 0.9)
     train_text, val_text = text[:cut], text[cut:]
     batches = _batches(tok, train_text, batch, SEQ_LEN)
-    params = [model.get_input_embeddings().weight]
-    out = model.get_output_embeddings()
-    if out is not None and out.weight is not params[0]:
-        params.append(out.weight)
+    parts = layout(model)
+    params = [parts.input.weight] + ([parts.output.weight] if parts.output is not None else [])
     for p in model.parameters():
         p.requires_grad_(False)
     mask = torch.zeros(params[0].shape[0], 1, dtype=params[0].dtype)

@@ -39,15 +39,19 @@ def _mentions(node: object, kinds: tuple[str, ...]) -> bool:
     return False
 
 
+def _spec(component: object) -> object:
+    """A tokenizer component as JSON: its own state, not the whole tokenizer's (33 MB for Gemma 3)."""
+    return None if component is None else json.loads(component.__getstate__())
+
+
 def spelling(tok: Tokenizer) -> Spelling:
     """How a tokenizer spells its tokens, from its decoder and pre-tokenizer."""
-    spec = json.loads(tok.to_str())
-    parts = (spec.get("decoder"), spec.get("pre_tokenizer"))
+    parts = (_spec(tok.decoder), _spec(tok.pre_tokenizer))
     if _mentions(parts, ("ByteLevel",)):
         return Spelling.BYTE_LEVEL
-    if _mentions(parts, ("Metaspace",)) or _mentions(spec.get("normalizer"), ("Prepend", "Replace")):
+    if _mentions(parts, ("Metaspace",)) or _mentions(_spec(tok.normalizer), ("Prepend", "Replace")):
         return Spelling.SENTENCEPIECE
-    if spec.get("model", {}).get("byte_fallback"):
+    if getattr(tok.model, "byte_fallback", False):
         return Spelling.SENTENCEPIECE
     return Spelling.PLAIN
 
@@ -66,12 +70,14 @@ def token_bytes(token: str, how: Spelling) -> bytes:
 
 @dataclass(frozen=True)
 class Surface:
-    """Every id of a tokenizer with its matching key: ("bytes", b) for ordinary tokens, ("special", text)
-    for added tokens."""
+    """Every id of a tokenizer with its matching key: ("bytes", b) for ordinary tokens and for added tokens
+    that are plain text (Gemma's newline runs and HTML tags: the bytes of their content), ("special", text)
+    for special tokens. fallback: the ids of SentencePiece byte-fallback entries (`<0x65>`), which share a
+    key with the ordinary entry for the same byte (`e`) in Gemma 3 and Llama 2 but are almost never used."""
 
     keys: list[tuple[str, bytes | str]]
     spelling: Spelling
-    special_ids: frozenset[int]
+    fallback: frozenset[int]
 
     def text(self, i: int) -> str:
         kind, value = self.keys[i]
@@ -81,23 +87,40 @@ class Surface:
 def surface(tok: Tokenizer) -> Surface:
     how = spelling(tok)
     size = tok.get_vocab_size(with_added_tokens=True)
-    added = {i: t.content for i, t in tok.get_added_tokens_decoder().items()}
+    added = tok.get_added_tokens_decoder()
     keys: list[tuple[str, bytes | str]] = []
+    fallback = []
     for i in range(size):
         if i in added:
-            keys.append(("special", added[i]))
-        else:
-            token = tok.id_to_token(i)
-            keys.append(
-                ("bytes", token_bytes(token, how)) if token is not None else ("special", f"<missing {i}>")
-            )
-    special = frozenset(i for i, t in tok.get_added_tokens_decoder().items() if t.special)
-    return Surface(keys, how, special)
+            t = added[i]
+            keys.append(("special", t.content) if t.special else ("bytes", t.content.encode()))
+            continue
+        token = tok.id_to_token(i)
+        if token is None:
+            keys.append(("special", f"<missing {i}>"))
+            continue
+        keys.append(("bytes", token_bytes(token, how)))
+        if how is Spelling.SENTENCEPIECE and _HEX_BYTE.fullmatch(token):
+            fallback.append(i)
+    return Surface(keys, how, frozenset(fallback))
+
+
+def _ids_by_key(s: Surface) -> dict[tuple[str, bytes | str], list[int]]:
+    """Every key's ids, the one a tokenizer produces first: byte-fallback entries last, else in id order."""
+    ids: dict[tuple[str, bytes | str], list[int]] = {}
+    for i in sorted(range(len(s.keys)), key=s.fallback.__contains__):  # stable
+        ids.setdefault(s.keys[i], []).append(i)
+    return ids
 
 
 def shared_ids(new: Surface, old: Surface) -> dict[int, int]:
-    """new id -> old id for every token both vocabularies hold (first old id when the old one repeats)."""
-    index: dict[tuple[str, bytes | str], int] = {}
-    for i, key in enumerate(old.keys):
-        index.setdefault(key, i)
-    return {i: index[key] for i, key in enumerate(new.keys) if key in index}
+    """new id -> old id for every token both vocabularies hold. Ids sharing a key pair up in that order (the
+    last old one takes any extra new ones), so a new `e` gets the old `e`, not `<0x65>`, and a tokenizer
+    transplanted into its own model maps every id to itself."""
+    old_ids = _ids_by_key(old)
+    pairs = {}
+    for key, ids in _ids_by_key(new).items():
+        if key in old_ids:
+            olds = old_ids[key]
+            pairs.update((i, olds[min(k, len(olds) - 1)]) for k, i in enumerate(ids))
+    return dict(sorted(pairs.items()))

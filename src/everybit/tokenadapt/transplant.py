@@ -1,18 +1,22 @@
 """Putting a new tokenizer into a causal LM: match the vocabularies, estimate the unseen rows, resize, save.
 
 Tokens both vocabularies hold (same bytes, or same added-token text) keep their rows exactly. The old
-model's special tokens that the new tokenizer lacks (chat markers, ...) are added to it, so the chat template
-still works; special roles (bos/eos/pad/unk) whose text differs take the old role's row. Every other new token
-gets a row from the chosen method (methods.py), computed for the input embeddings and, when the model has an
-untied output head, separately for the head. Tied models stay tied.
+model's special tokens that the new tokenizer lacks are added to it when something uses them: a role
+(bos/eos/pad/unk/...) or the chat template, so the template still works; placeholders nothing refers to
+(Gemma 3's 6,242 `<unusedN>`, image markers no template emits) stay behind. Special roles whose text differs
+take the old role's row. Every other new token gets a row from the chosen method (methods.py), computed for
+the input embeddings and, when the model has an untied output head, separately for the head. Tied models stay
+tied. Rows are raw embedding weights: a model that scales them on lookup (Gemma: sqrt(d_model)) keeps its
+scale, and every estimate is built from raw rows, so new rows live in the same space as the old ones.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +24,11 @@ import numpy as np
 
 from everybit.common.errors import InputError, UsageError
 from everybit.tokenadapt import methods
-from everybit.tokenadapt.models import is_tied
+from everybit.tokenadapt.models import Layout, layout
 from everybit.tokenadapt.surface import Surface, shared_ids, surface
 
-ROLES = ("bos", "eos", "pad", "unk")
+ROLES = ("bos", "eos", "pad", "unk")  # roles whose row moves to the new role token when the texts differ
+SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")  # tokenizer.<role>_token: always carried
 
 
 @dataclass
@@ -36,6 +41,9 @@ class Report:
     estimated: int
     roles_mapped: dict[str, str] = field(default_factory=dict)
     added_specials: list[str] = field(default_factory=list)
+    unused_specials: int = 0  # old special tokens nothing uses, not carried
+    embed_scale: float = 1.0
+    embed_scale_source: str = "none"
     coefficients: list[float] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     heal_curve: list[dict] | None = None
@@ -62,20 +70,35 @@ def load_new_tokenizer(path: str | Path) -> Any:
     raise InputError(f"{path}: no such file or folder")
 
 
-def _carry_specials(new_tok: Any, old_tok: Any) -> list[str]:
-    """Adds the old tokenizer's special tokens the new one lacks; returns their texts."""
+def _template_text(tok: Any) -> str:
+    template = getattr(tok, "chat_template", None) or ""
+    return "\n".join(template.values()) if isinstance(template, dict) else template  # named templates
+
+
+def _used_specials(tok: Any) -> tuple[list[str], int]:
+    """(special tokens a role or the chat template uses, how many others there are). The template is searched
+    for every special's text, longest first, so `<unused10>` in it does not also count `<unused1>`."""
+    added = tok.backend_tokenizer.get_added_tokens_decoder().values()
+    specials = list(dict.fromkeys([*tok.all_special_tokens, *(t.content for t in added if t.special)]))
+    used = {getattr(tok, f"{role}_token", None) for role in SPECIAL_ROLES}
+    template = _template_text(tok)
+    if template and specials:
+        pattern = "|".join(map(re.escape, sorted(specials, key=len, reverse=True)))
+        used.update(re.findall(pattern, template))
+    kept = [t for t in specials if t in used]
+    return kept, len(specials) - len(kept)
+
+
+def _carry_specials(new_tok: Any, old_tok: Any) -> tuple[list[str], int]:
+    """Adds the used old specials the new tokenizer lacks; returns (their texts, how many were unused)."""
+    used, unused = _used_specials(old_tok)
     have = set(new_tok.get_vocab())
-    missing = [t for t in old_tok.all_special_tokens if t not in have]
-    missing += [
-        t.content
-        for t in old_tok.backend_tokenizer.get_added_tokens_decoder().values()
-        if t.special and t.content not in have and t.content not in missing
-    ]
+    missing = [t for t in used if t not in have]
     if missing:
         new_tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
     if getattr(new_tok, "chat_template", None) is None and getattr(old_tok, "chat_template", None):
         new_tok.chat_template = old_tok.chat_template
-    return missing
+    return missing, unused
 
 
 def _pieces(new: Surface, old: Surface, old_backend: Any, todo: list[int]) -> list[list[int]]:
@@ -117,25 +140,36 @@ def _problem(
 ) -> methods.Problem:
     keys = old_surface.keys[: len(old_rows)]
     piece_bytes = np.array([len(k[1]) if k[0] == "bytes" else 1 for k in keys])
-    candidates = np.array([i for i, k in enumerate(keys) if k[0] == "bytes"])
+    fallback = old_surface.fallback  # `<0x65>` next to `e`: same text, a row the model hardly trained
+    candidates = np.array([i for i, k in enumerate(keys) if k[0] == "bytes" and i not in fallback])
     ext_new, ext_old = ext if ext else (None, None)
     return methods.Problem(old_rows, pieces, piece_bytes, ext_new, ext_old, candidates, opts)
 
 
 def _estimate(
-    method: str,
-    old_rows: np.ndarray,
-    pieces: list[list[int]],
-    ext: tuple | None,
-    opts: methods.Options,
-    old_surface: Surface,
+    method: str, problem: methods.Problem, old_surface: Surface
 ) -> tuple[np.ndarray, list[float] | None]:
-    problem = _problem(old_rows, pieces, ext, opts, old_surface)
     if method == "fitted":
-        token_bytes = [k[1] if k[0] == "bytes" else b"" for k in old_surface.keys[: len(old_rows)]]
+        token_bytes = [k[1] if k[0] == "bytes" else b"" for k in old_surface.keys[: len(problem.old)]]
         rows, coef = methods.fitted_rows(problem, token_bytes)  # type: ignore[arg-type]
         return rows, [float(c) for c in coef]
     return methods.estimate(method, problem), None
+
+
+def _external(
+    embedder: Any, new_s: Surface, old_s: Surface, todo: list[int], pieces: list[list[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """External embeddings of the new tokens, and of the old tokens a method can use: ordinary tokens (global
+    neighbours) and the pieces. Rows of old specials nothing spells a new token with stay zero, uncomputed."""
+    if embedder is None:
+        from everybit.tokenadapt.embedder import Embedder
+
+        embedder = Embedder()
+    ext_new = embedder.encode([new_s.text(i) for i in todo], "embedding new tokens")
+    needed = sorted({i for i, key in enumerate(old_s.keys) if key[0] == "bytes"}.union(*pieces))
+    ext_old = np.zeros((len(old_s.keys), ext_new.shape[1]), np.float32)
+    ext_old[needed] = embedder.encode([old_s.text(i) for i in needed], "embedding old tokens")
+    return ext_new, ext_old
 
 
 def transplant(
@@ -156,9 +190,10 @@ def transplant(
         raise UsageError("--method calibrated needs --calibration-text FILES")
     opts = opts or methods.Options()
     clock = {"start": time.perf_counter()}
-    added = _carry_specials(new_tok, old_tok)
+    parts = layout(model)
+    added, unused = _carry_specials(new_tok, old_tok)
     old_s, new_s = surface(old_tok.backend_tokenizer), surface(new_tok.backend_tokenizer)
-    old_in = model.get_input_embeddings().weight.detach().float().numpy()
+    old_in = parts.input.weight.detach().float().numpy()
     if len(old_in) < len(old_s.keys):
         raise InputError(
             f"tokenizer has {len(old_s.keys)} tokens but the model only {len(old_in)} rows: "
@@ -169,22 +204,13 @@ def transplant(
     todo = [i for i in range(len(new_s.keys)) if i not in mapping]
     pieces = _pieces(new_s, old_s, old_tok.backend_tokenizer, todo)
     clock["matched"] = time.perf_counter()
-    ext = None
-    if method in methods.SEMANTIC and todo:
-        if embedder is None:
-            from everybit.tokenadapt.embedder import Embedder
-
-            embedder = Embedder()
-        ext = (
-            embedder.encode([new_s.text(i) for i in todo], "embedding new tokens"),
-            embedder.encode([old_s.text(i) for i in range(len(old_s.keys))], "embedding old tokens"),
-        )
+    ext = _external(embedder, new_s, old_s, todo, pieces) if method in methods.SEMANTIC and todo else None
     clock["embedded"] = time.perf_counter()
-    tied = is_tied(model)
+    problem = _problem(old_in, pieces, ext, opts, old_s)
     size = len(new_s.keys) if not pad_to else -(-len(new_s.keys) // pad_to) * pad_to
     heads = [("input", old_in)]
-    if not tied and model.get_output_embeddings() is not None:
-        heads.append(("output", model.get_output_embeddings().weight.detach().float().numpy()))
+    if parts.output is not None:
+        heads.append(("output", parts.output.weight.detach().float().numpy()))
     src = np.array(list(mapping.items()), dtype=np.int64).reshape(-1, 2)
     new_rows: dict[str, np.ndarray] = {}
     candidates: dict[str, list] = {}
@@ -192,38 +218,56 @@ def transplant(
     for name, old_rows in heads:
         rows = np.zeros((size, old_rows.shape[1]), np.float32)  # padding rows stay zero
         rows[src[:, 0]] = old_rows[src[:, 1]]
+        head = replace(problem, old=old_rows)  # shares the neighbour search with the other head
         if todo and method == "calibrated":
-            candidates[name] = methods.hybrid_candidates(_problem(old_rows, pieces, ext, opts, old_s))
+            candidates[name] = methods.hybrid_candidates(head)
         elif todo:
-            est, c = _estimate(method, old_rows, pieces, ext, opts, old_s)
+            est, c = _estimate(method, head, old_s)
             rows[todo] = est
             coef = coef or c
         new_rows[name] = rows
     clock["estimated"] = time.perf_counter()
-    model.resize_token_embeddings(size, mean_resizing=False)
-    _set_rows(model, new_rows, tied)
+    _resize(model, size, parts)
+    _set_rows(model, new_rows, parts.tied)
     _update_config(model, new_tok, size)
     tried = (
-        _calibrate(model, new_tok, new_rows, candidates, todo, tied, calibration_text) if candidates else None
+        _calibrate(model, new_tok, new_rows, candidates, todo, parts.tied, calibration_text)
+        if candidates
+        else None
     )
     clock["done"] = time.perf_counter()
     stages = ["start", "matched", "embedded", "estimated", "done"]
     seconds = {b: round(clock[b] - clock[a], 3) for a, b in itertools.pairwise(stages)}
-    report = Report(
+    return Report(
         method,
         len(old_s.keys),
         len(new_s.keys),
         size,
         len(mapping),
         len(todo),
-        roles,
-        added,
-        coef,
-        seconds,
+        roles_mapped=roles,
+        added_specials=added,
+        unused_specials=unused,
+        embed_scale=parts.scale,
+        embed_scale_source=parts.scale_source,
+        coefficients=coef,
+        seconds=seconds,
+        calibration=tried,
         estimated_ids=todo,
     )
-    report.calibration = tried
-    return report
+
+
+def _resize(model: Any, size: int, before: Layout) -> None:
+    """resize_token_embeddings, then a check that the embedding module kept its scale and its tying.
+    transformers re-ties by the config's flag, so the flag is first set to what the weights do."""
+    model.config.get_text_config().tie_word_embeddings = before.tied
+    model.resize_token_embeddings(size, mean_resizing=False)
+    after = layout(model)
+    if after.tied != before.tied or after.scale != before.scale:
+        raise InputError(
+            f"resizing {type(model).__name__}'s embeddings changed them (tied {before.tied} -> {after.tied}, "
+            f"scale {before.scale:g} -> {after.scale:g}): not supported"
+        )
 
 
 def _set_rows(model: Any, rows: dict[str, np.ndarray], tied: bool) -> None:
@@ -270,6 +314,9 @@ def _calibrate(
 
 def _update_config(model: Any, tok: Any, size: int) -> None:
     model.config.vocab_size = size
+    embedding = model.get_input_embeddings()
+    if getattr(embedding, "padding_idx", None) is not None:  # its row gets no gradient when healing
+        embedding.padding_idx = tok.pad_token_id
     for role in ("bos", "eos", "pad"):
         token_id = getattr(tok, f"{role}_token_id", None)
         for cfg in (model.config, getattr(model, "generation_config", None)):
