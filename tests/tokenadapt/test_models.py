@@ -85,3 +85,15 @@ def test_a_missing_piece_is_named(smol_tok, monkeypatch):
     model.lm_head = torch.nn.Linear(64, 100, bias=False)
     with pytest.raises(InputError, match="output head has 100 rows but the input embedding 49152"):
         layout(model)
+
+
+def test_a_resize_that_drops_the_scale_is_refused(smol_tok, target_tok, monkeypatch):
+    model = tiny_gemma3(smol_tok)
+
+    def plain_resize(size, mean_resizing):  # what a transformers that rebuilt the module would do
+        model.model.embed_tokens = torch.nn.Embedding(size, 64)
+        model.tie_weights()
+
+    monkeypatch.setattr(model, "resize_token_embeddings", plain_resize)
+    with pytest.raises(InputError, match=r"changed them \(tied True -> True, scale 8 from \S+ -> 1 from"):
+        transplant(model, smol_tok, load_new_tokenizer(target_tok), "mean")

@@ -80,7 +80,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--hnsw",
         action="store_true",
-        help="approximate neighbour search: pays for its graph only with 50k+ new tokens (default exact)",
+        help="approximate neighbour search: pays for its graph only with 100k+ new tokens (default exact)",
     )
     t.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     t.add_argument(
@@ -171,7 +171,11 @@ def run_transplant(args: argparse.Namespace) -> None:
         curve = heal(model, new_tok, report.estimated_ids, heal_text, args.heal_steps)
         report.heal_curve = [asdict(p) for p in curve]
     save(model, new_tok, out, report, overwrite=args.force)
-    _note(args, f"{args.method}: {report.shared:,} tokens shared, {report.estimated:,} estimated -> {out}")
+    _note(
+        args,
+        f"{args.method}: {report.shared:,} tokens shared, {report.estimated:,} estimated, "
+        f"{report.unused_specials:,} unused old special tokens left behind -> {out}",
+    )
 
 
 def run_eval(args: argparse.Namespace) -> None:

@@ -53,7 +53,7 @@ class Problem:
     lengths; ext_new/ext_old: unit external embeddings of the new tokens and of every old token (None for
     methods that do not use them); candidates: old ids a global neighbour may be; searched: the neighbour
     searches done so far, by (k, hnsw). Copies made with dataclasses.replace for another head or temperature
-    share it, so a 262k-token vocabulary is searched once (36 s per 8k new tokens on 2 cores)."""
+    share it, so a 262k-token vocabulary is searched once (1.4 ms per new token on 2 cores)."""
 
     old: np.ndarray
     pieces: list[list[int]]

@@ -29,12 +29,11 @@ __all__ = [
 ]
 
 # Families that multiply the looked-up rows inside the model's forward, with nothing to read the factor
-# from: model_type -> factor from the config. transformers >= 5 moved Gemma's into the embedding module
-# (embed_scale), which is read first; these cover older releases that scale by a local `normalizer`.
+# from: model_type -> factor from the config. transformers 4.x scaled Gemma and Gemma 2 by a local
+# `normalizer`; 5.x moved it into the embedding module (embed_scale), which is read first.
 FORWARD_SCALES: dict[str, Callable[[Any], float]] = {
     "gemma": lambda config: math.sqrt(config.hidden_size),
     "gemma2": lambda config: math.sqrt(config.hidden_size),
-    "gemma3_text": lambda config: math.sqrt(config.hidden_size),
 }
 # Attributes under which a decoder keeps the factor it applies to the embeddings (RecurrentGemma, Granite).
 DECODER_SCALES = ("normalizer", "embedding_multiplier")

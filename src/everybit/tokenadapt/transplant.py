@@ -263,10 +263,10 @@ def _resize(model: Any, size: int, before: Layout) -> None:
     model.config.get_text_config().tie_word_embeddings = before.tied
     model.resize_token_embeddings(size, mean_resizing=False)
     after = layout(model)
-    if after.tied != before.tied or after.scale != before.scale:
+    if (after.tied, after.scale, after.scale_source) != (before.tied, before.scale, before.scale_source):
         raise InputError(
             f"resizing {type(model).__name__}'s embeddings changed them (tied {before.tied} -> {after.tied}, "
-            f"scale {before.scale:g} -> {after.scale:g}): not supported"
+            f"scale {before.scale:g} from {before.scale_source} -> {after.scale:g} from {after.scale_source})"
         )
 
 
