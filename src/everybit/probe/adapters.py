@@ -26,7 +26,7 @@ What cannot be discovered is declared in `_OVERRIDES` (batch-folded ALiBi tensor
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from everybit.common.errors import EverybitError, InputError
@@ -249,7 +249,7 @@ def _discover(model: Any) -> Adapter:
     ids = _probe_ids(model, cfg)
     with rec:
         out = model(input_ids=ids, use_cache=False)
-    logits = _first_tensor(out.logits if hasattr(out, "logits") else out)[0, -1].double()
+    logits = _first(out.logits if hasattr(out, "logits") else out)[0, -1].double()
 
     # the last block: where MoE models with dense first blocks (DeepSeek, GLM) show their experts
     block = f"{layers_path}.{n_layers - 1}"
@@ -336,15 +336,9 @@ def _discover(model: Any) -> Adapter:
             f"{name}: cannot reproduce its logits from the modules after the last block "
             f"({', '.join(tail) or 'none'}) and the unembedding"
         )
-    adapter = _replace(adapter, logit_scale=scale)
+    adapter = replace(adapter, logit_scale=scale)
     _check_replay(model, adapter, ids, logits, name, tol)
     return adapter
-
-
-def _replace(adapter: Adapter, **kw: Any) -> Adapter:
-    from dataclasses import replace
-
-    return replace(adapter, **kw)
 
 
 class _Recording:
@@ -655,10 +649,6 @@ def _cache_keyword(model: Any) -> str:
 
 def _first(output: Any) -> Any:
     return output[0] if isinstance(output, (tuple, list)) else output
-
-
-def _first_tensor(x: Any) -> Any:
-    return x[0] if isinstance(x, tuple) else x
 
 
 def _device_of(module: Any, like: Any) -> Any:
