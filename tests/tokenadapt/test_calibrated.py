@@ -1,4 +1,5 @@
-"""The calibrated method: the hybrid family scored by the model on calibration text, the best kept."""
+"""The calibrated method: the hybrid family scored by the model on calibration text, the best kept, then
+blended with OMP."""
 
 import hashlib
 
@@ -7,7 +8,12 @@ import pytest
 
 from everybit.common.errors import UsageError
 from everybit.tokenadapt.evaluate import score
-from everybit.tokenadapt.methods import CALIBRATION_TEMPERATURES, CALIBRATION_WEIGHTS
+from everybit.tokenadapt.methods import (
+    CALIBRATION_BLENDS,
+    CALIBRATION_TEMPERATURES,
+    CALIBRATION_WEIGHTS,
+    Options,
+)
 from everybit.tokenadapt.transplant import load_new_tokenizer, transplant
 from tests.tokenadapt.conftest import tiny_llama
 
@@ -27,7 +33,12 @@ def test_calibrated_keeps_the_best_member(smol_tok, target_tok, corpus):
     new = load_new_tokenizer(target_tok)
     report = transplant(model, smol_tok, new, "calibrated", embedder=HashEmbedder(), calibration_text=text)
     tried = report.calibration
-    assert len(tried) == len(CALIBRATION_WEIGHTS) * len(CALIBRATION_TEMPERATURES)
+    hybrids = len(CALIBRATION_WEIGHTS) * len(CALIBRATION_TEMPERATURES)
+    assert len(tried) == hybrids + len(CALIBRATION_BLENDS)
+    best_hybrid = min(tried[:hybrids], key=lambda c: c["bits_per_byte"])
+    assert all((c["w"], c["T"]) == (best_hybrid["w"], best_hybrid["T"]) for c in tried[hybrids:])
+    assert [c["omp"] for c in tried[hybrids:]] == list(CALIBRATION_BLENDS)  # 1.0: OMP alone
+    assert report.donor_space == "external" and report.omp_atoms
     [chosen] = [c for c in tried if c.get("chosen")]
     assert chosen["bits_per_byte"] == min(c["bits_per_byte"] for c in tried)
     assert score(model, new, text).bits_per_byte == pytest.approx(chosen["bits_per_byte"], rel=1e-5)
@@ -37,3 +48,14 @@ def test_calibrated_keeps_the_best_member(smol_tok, target_tok, corpus):
 def test_calibrated_needs_text(smol_tok, target_tok):
     with pytest.raises(UsageError, match="--calibration-text"):
         transplant(tiny_llama(smol_tok), smol_tok, load_new_tokenizer(target_tok), "calibrated")
+
+
+def test_calibrated_without_omp(smol_tok, target_tok, corpus):
+    text = corpus[0].read_text()[:2000]
+    new = load_new_tokenizer(target_tok)
+    opts = Options(k=0)
+    report = transplant(
+        tiny_llama(smol_tok), smol_tok, new, "calibrated", opts, HashEmbedder(), calibration_text=text
+    )
+    assert len(report.calibration) == len(CALIBRATION_WEIGHTS) * len(CALIBRATION_TEMPERATURES)
+    assert report.donor_space is None

@@ -43,6 +43,41 @@ def test_transplant_then_eval(capsys, tiny_folder, target_tok, corpus, tmp_path)
     code, table, _ = ta(capsys, "eval", "--model", tiny_folder, out, text, "--csv", csv)
     assert code == 0 and "| llama | held |" in table and "| adapted | held |" in table
     assert csv.read_text().startswith("model,domain,bytes,tokens,samples,bits_per_byte")
+    code, table, _ = ta(capsys, "eval", "--model", out, text, "--ci")
+    header, _, row = table.splitlines()[-3:]
+    assert code == 0 and header.endswith("| bpb_ci_low | bpb_ci_high |")
+    cells = row.split("|")
+    bpb, low, high = float(cells[6]), float(cells[-3]), float(cells[-2])
+    assert low <= bpb <= high
+
+
+def test_transplant_from_a_donor_without_a_tokenizer(capsys, tiny_folder, target_tok, tmp_path):
+    donor = tmp_path / "donor"
+    from everybit.tokenadapt.transplant import load_new_tokenizer
+
+    tok = load_new_tokenizer(target_tok)
+    tiny_llama(tok, seed=3).save_pretrained(donor)
+    tok.save_pretrained(donor)
+    out = tmp_path / "adapted"
+    code, _, err = ta(
+        capsys,
+        "transplant",
+        "--model",
+        tiny_folder,
+        "--donor",
+        donor,
+        "--out",
+        out,
+        "--method",
+        "omp",
+        "--k",
+        "8",
+    )
+    assert code == 0, err
+    record = json.loads((out / "tokenadapt.json").read_text())
+    assert record["donor_space"] == "donor" and record["omp_atoms"] > 0
+    given, donors = load_new_tokenizer(out).get_vocab(), load_new_tokenizer(donor).get_vocab()
+    assert donors.items() <= given.items()  # the donor's tokenizer, plus the old specials carried
 
 
 def test_healing_records_a_recovery_curve(capsys, tiny_folder, target_tok, corpus, tmp_path):
@@ -75,11 +110,14 @@ def test_healing_records_a_recovery_curve(capsys, tiny_folder, target_tok, corpu
         (["--heal-steps", "5"], 2, "--heal-steps needs --heal-text"),
         (["--method", "magic"], 2, "invalid choice"),
         (["--top-k", "0"], 2, "--top-k must be at least 1"),
+        (["--tokenizer", None], 2, "--tokenizer NEW or --donor SRC"),
+        (["--method", "omp", "--k", "0"], 2, "--method omp needs --k of at least 1"),
     ],
 )
 def test_errors(capsys, tiny_folder, target_tok, tmp_path, args, status, message):
     options = {"--model": tiny_folder, "--tokenizer": target_tok, "--out": tmp_path / "o", "--method": "mean"}
     options.update(zip(args[::2], args[1::2], strict=True))
-    code, _, err = ta(capsys, "transplant", *[x for kv in options.items() for x in kv])
+    argv = [x for kv in options.items() if kv[1] is not None for x in kv]
+    code, _, err = ta(capsys, "transplant", *argv)
     assert code == status and message in err and err.count("\n") <= 3, err
     assert not (tmp_path / "o").exists()

@@ -1,13 +1,14 @@
 """``everybit tokenadapt``: put a new tokenizer into a causal LM, and measure LMs on text.
 
-    everybit tokenadapt transplant --model SRC --tokenizer NEW --out DIR [--method hybrid]
+    everybit tokenadapt transplant --model SRC (--tokenizer NEW | --donor SRC) --out DIR [--method hybrid]
                        [--global-weight 0.3] [--temperature 0.6] [--top-k 3] [--threshold 0.0]
-                       [--embedder PATH|minilm] [--dtype float32] [--pad-to N]
+                       [--k 64] [--embedder PATH|minilm] [--dtype float32] [--pad-to N]
                        [--heal-steps N --heal-text FILES]
-    everybit tokenadapt eval --model DIR [DIR...] FILES... [--csv OUT] [--chart OUT.png]
+    everybit tokenadapt eval --model DIR [DIR...] FILES... [--ci] [--csv OUT] [--chart OUT.png]
 
-SRC is a local HF folder, a .gguf file or a hub id; NEW a tokenizer folder or tokenizer.json. Outputs are
-written atomically and never overwritten without ``-f``.
+SRC is a local HF folder, a .gguf file or a hub id; NEW a tokenizer folder or tokenizer.json; a donor is a
+model that already uses the new tokenizer (its tokenizer is the new one unless --tokenizer says otherwise).
+Outputs are written atomically and never overwritten without ``-f``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     t = verb("transplant", "give a causal LM a new tokenizer, initialising the new embedding rows")
     t.add_argument("--model", required=True, metavar="SRC", help="HF model folder, .gguf file or hub id")
-    t.add_argument("--tokenizer", required=True, type=Path, metavar="NEW", help="tokenizer folder or .json")
+    t.add_argument("--tokenizer", type=Path, metavar="NEW", help="tokenizer folder or .json")
+    t.add_argument(
+        "--donor",
+        metavar="SRC",
+        help="a model that already uses the new tokenizer (folder, .gguf or hub id): the space omp and "
+        "calibrated fit in (default: the external embedder's); its tokenizer is the new one",
+    )
     t.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="output model folder")
     t.add_argument(
         "--method",
@@ -70,6 +77,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="S",
         help="global: ignore neighbours with cosine similarity below S (default 0)",
+    )
+    t.add_argument(
+        "--k",
+        type=_positive(int, "--k"),
+        default=64,
+        metavar="K",
+        help="omp and calibrated: shared tokens combined per new token (default 64, as mergekit; "
+        "0 leaves OMP out of calibrated)",
+    )
+    t.add_argument(
+        "--device",
+        default="cpu",
+        metavar="DEV",
+        help="omp: where the matching pursuit runs (cpu, cuda, cuda:1; default cpu)",
     )
     t.add_argument(
         "--embedder",
@@ -119,6 +140,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     e.add_argument("files", metavar="FILES", nargs="*", type=Path)
     e.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    e.add_argument(
+        "--ci",
+        action="store_true",
+        help="add bootstrap 95%% intervals of bits per byte (resampling the ~2,000-character samples)",
+    )
     add_table_outputs(e, "bits per byte")
     e.set_defaults(func=run_eval)
 
@@ -141,10 +167,12 @@ def _read_texts(files: list[Path]) -> str:
 
 
 def run_transplant(args: argparse.Namespace) -> None:
-    from everybit.tokenadapt.methods import SEMANTIC, Options
+    from everybit.tokenadapt.methods import DONOR_SPACE, SEMANTIC, Options
     from everybit.tokenadapt.models import load
-    from everybit.tokenadapt.transplant import load_new_tokenizer, save, transplant
+    from everybit.tokenadapt.transplant import donor_copy, load_new_tokenizer, save, transplant
 
+    if not (args.tokenizer or args.donor):
+        raise UsageError("give the new tokenizer: --tokenizer NEW or --donor SRC")
     if args.heal_steps and not args.heal_text:
         raise UsageError("--heal-steps needs --heal-text FILES")
     if args.method == "calibrated" and not args.calibration_text:
@@ -153,16 +181,30 @@ def run_transplant(args: argparse.Namespace) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise UsageError(f"{out}: already exists and is not empty (use --force to replace it)")
     heal_text = _read_texts(args.heal_text) if args.heal_steps else ""
-    new_tok = load_new_tokenizer(args.tokenizer)
+    donor = None
+    if args.donor:
+        donor_model, donor_tok = load(args.donor)
+        donor = (donor_model, donor_tok, Path(args.donor).name)
+    new_tok = load_new_tokenizer(args.tokenizer) if args.tokenizer else donor_copy(donor[1])  # type: ignore[index]
     embedder = None
-    if args.method in SEMANTIC:
+    if args.method in SEMANTIC or (args.method in DONOR_SPACE and donor is None):
         from everybit.tokenadapt.embedder import Embedder
 
         embedder = Embedder(args.embedder)
     model, old_tok = load(args.model, args.dtype)
-    opts = Options(args.global_weight, args.temperature, args.top_k, args.threshold, args.hnsw, args.seed)
+    opts = Options(
+        args.global_weight,
+        args.temperature,
+        args.top_k,
+        args.threshold,
+        args.hnsw,
+        args.seed,
+        k=args.k,
+        device=args.device,
+    )
     calibration = _read_texts(args.calibration_text) if args.calibration_text else None
-    report = transplant(model, old_tok, new_tok, args.method, opts, embedder, args.pad_to, calibration)
+    report = transplant(model, old_tok, new_tok, args.method, opts, embedder, args.pad_to, calibration, donor)
+    del donor
     if args.heal_steps:
         from dataclasses import asdict
 
@@ -193,4 +235,4 @@ def run_eval(args: argparse.Namespace) -> None:
     for name in args.model:
         model, tok = load(name, args.dtype)
         rows += [score(model, tok, text, Path(name).name, domain) for domain, text in texts]
-    write_table_outputs(args, table(rows), chart(rows))
+    write_table_outputs(args, table(rows, intervals=args.ci), chart(rows))

@@ -11,9 +11,14 @@ new token.
 - ``global`` (TokenAdapt): the top-k old tokens nearest in the external space, softmax(similarity / T), above
   a similarity threshold;
 - ``hybrid`` (TokenAdapt): (1 - w) local + w global (local alone when no neighbour passes the threshold);
+- ``omp`` (mergekit tokensurgeon's, our implementation in omp.py): in a donor space where the new tokens and
+  the shared tokens both have vectors (a model that already uses the new tokenizer, or else the external
+  embedder's space), each new token is approximated by k shared tokens by Orthogonal Matching Pursuit, and the
+  same coefficients combine the shared tokens' rows of the base model;
 - ``calibrated`` (ours): the hybrid family over a grid of global weights w and temperatures T, each member
-  written into the model and scored by the model itself on calibration text (bits per byte); the best is kept.
-  Hybrid's fixed w = 0.3, T = 0.6 is one member, so the choice can only match or beat it on that text;
+  written into the model and scored by the model itself on calibration text (bits per byte); the best is kept,
+  then blended with the OMP estimate, (1 - b) hybrid + b omp, b chosen the same way. Hybrid's fixed w = 0.3,
+  T = 0.6 and OMP itself (b = 1) are members, so the choice can only match or beat both on that text;
 - ``fitted`` (ours, experimental): a least-squares combination of those estimates plus the first piece,
   the last piece and a ridge map from the external space, with coefficients fitted on the *old* vocabulary,
   where the truth is known: each old token is split into two old tokens, every estimate is computed for it
@@ -29,10 +34,12 @@ import numpy as np
 
 from everybit.tokenadapt.embedder import nearest
 
-METHODS = ("random", "mean", "subtoken-mean", "local", "global", "hybrid", "fitted", "calibrated")
+METHODS = ("random", "mean", "subtoken-mean", "local", "global", "hybrid", "fitted", "omp", "calibrated")
 SEMANTIC = ("local", "global", "hybrid", "fitted", "calibrated")  # the methods that need external embeddings
+DONOR_SPACE = ("omp", "calibrated")  # the methods that fit in a donor space (external when no donor)
 CALIBRATION_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)  # 0.3 with T 0.6 is TokenAdapt's hybrid
 CALIBRATION_TEMPERATURES = (0.3, 0.6)
+CALIBRATION_BLENDS = (0.25, 0.5, 0.75, 1.0)  # shares of the OMP estimate tried against the best hybrid
 RIDGE_BLOCK = 16_384  # rows per step of the fitted method's ridge regression
 
 
@@ -45,6 +52,37 @@ class Options:
     hnsw: bool = False
     seed: int = 0
     fit_samples: int = 20_000  # old tokens the fitted method learns from
+    k: int = 64  # omp: atoms per new token (mergekit's default)
+    device: str = "cpu"  # omp: where the matching pursuit runs
+
+
+@dataclass
+class Donor:
+    """A space where the new tokens and a dictionary of shared tokens both have vectors. targets: (n_new, D),
+    one row per estimated token; atoms: (n_atoms, D), distinct; atom_ids: the old ids of the shared tokens and
+    groups: the atom each of them maps to. Shared tokens with identical vectors (the uncased external
+    embedder gives `The`, ` the` and `the` one vector) are one atom whose base row is their mean: OMP on a
+    dictionary with repeated atoms divides by a zero residual and returns coefficients of 1e8. fits caches
+    the pursuit by k: it depends on the space alone, so a tied donor serves both heads."""
+
+    targets: np.ndarray
+    atoms: np.ndarray
+    atom_ids: np.ndarray
+    groups: np.ndarray
+    source: str = "external"  # "external" or the donor model's name, for the report
+    fits: dict[int, tuple] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, targets: np.ndarray, vectors: np.ndarray, ids: np.ndarray, source: str) -> Donor:
+        """From the shared tokens' vectors (one per old id in ids), merging identical ones."""
+        atoms, groups = np.unique(vectors, axis=0, return_inverse=True)
+        return cls(targets, atoms, ids, groups.reshape(-1), source)
+
+    def base_rows(self, old: np.ndarray) -> np.ndarray:
+        """Each atom's row in the base model: the mean of its shared tokens' rows."""
+        sums = np.zeros((len(self.atoms), old.shape[1]), np.float64)
+        np.add.at(sums, self.groups, old[self.atom_ids])
+        return (sums / np.bincount(self.groups, minlength=len(self.atoms))[:, None]).astype(np.float32)
 
 
 @dataclass
@@ -62,6 +100,7 @@ class Problem:
     ext_old: np.ndarray | None = None
     candidates: np.ndarray | None = None
     opts: Options = field(default_factory=Options)
+    donor: Donor | None = None
     searched: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
 
@@ -256,6 +295,20 @@ def hybrid_candidates(p: Problem) -> list[tuple[dict[str, float], np.ndarray]]:
     return out
 
 
+def omp_rows(p: Problem) -> np.ndarray:
+    """Base rows of each new token's k-atom OMP combination of shared tokens, fitted in the donor space."""
+    from everybit.common.progress import progress_bar
+    from everybit.tokenadapt.omp import combine, omp
+
+    donor = p.donor
+    assert donor is not None
+    if p.opts.k not in donor.fits:
+        with progress_bar(len(donor.targets), "matching pursuit", unit="tok") as bar:
+            donor.fits[p.opts.k] = omp(donor.targets, donor.atoms, p.opts.k, p.opts.device, bar.update)
+    idx, coef = donor.fits[p.opts.k]
+    return combine(idx, coef, donor.base_rows(p.old)).numpy()
+
+
 def estimate(method: str, p: Problem, token_bytes: list[bytes] | None = None) -> np.ndarray:
     """The rows of one method for the problem's new tokens."""
     if method == "fitted":
@@ -268,4 +321,5 @@ def estimate(method: str, p: Problem, token_bytes: list[bytes] | None = None) ->
         "local": local_rows,
         "global": global_or_mean,
         "hybrid": hybrid_rows,
+        "omp": omp_rows,
     }[method](p).astype(np.float32)

@@ -47,7 +47,9 @@ class Report:
     coefficients: list[float] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     heal_curve: list[dict] | None = None
-    calibration: list[dict] | None = None  # calibrated: every (w, T) tried and its bits per byte
+    calibration: list[dict] | None = None  # calibrated: every (w, T) and OMP share tried, its bits per byte
+    donor_space: str | None = None  # omp/calibrated: where the pursuit ran ("external" or the donor's name)
+    omp_atoms: int | None = None  # omp/calibrated: size of the shared-token dictionary
     estimated_ids: list[int] = field(default_factory=list, repr=False)  # not saved: long and derivable
 
 
@@ -68,6 +70,13 @@ def load_new_tokenizer(path: str | Path) -> Any:
                 f"{path}: not a tokenizers JSON file ({str(exc).splitlines()[0][:100]})"
             ) from None
     raise InputError(f"{path}: no such file or folder")
+
+
+def donor_copy(tok: Any) -> Any:
+    """A copy of a donor's tokenizer to become the new one (a transplant adds the old specials to it)."""
+    import copy
+
+    return copy.deepcopy(tok)
 
 
 def _template_text(tok: Any) -> str:
@@ -146,6 +155,58 @@ def _problem(
     return methods.Problem(old_rows, pieces, piece_bytes, ext_new, ext_old, candidates, opts)
 
 
+def _donor_rows(donor: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(input rows, output-head rows) of a donor model; a tied donor gives its input rows for both."""
+    parts = layout(donor)
+    rows = parts.input.weight.detach().float().numpy()
+    head = parts.output.weight.detach().float().numpy() if parts.output is not None else rows
+    return rows, head
+
+
+def _donor_spaces(
+    donor: tuple[Any, Any, str] | None,
+    new_s: Surface,
+    mapping: dict[int, int],
+    todo: list[int],
+    ext: tuple | None,
+    candidates: np.ndarray,
+) -> dict[str, methods.Donor]:
+    """The OMP donor space for each head. With a donor model (model, tokenizer, name): its rows for the new
+    tokens (matched by their bytes: the donor's tokenizer is the new one, perhaps with our carried specials
+    added) and, as the dictionary, its rows for the tokens shared with the old vocabulary. Without one: the
+    external embedder's vectors of the new tokens and of the shared ordinary tokens."""
+    if donor is None:
+        assert ext is not None
+        ordinary = set(candidates.tolist())
+        pairs = np.array([(n, o) for n, o in mapping.items() if o in ordinary], np.int64).reshape(-1, 2)
+        space = methods.Donor.build(ext[0], ext[1][pairs[:, 1]], pairs[:, 1], "external")
+        return {"input": space, "output": space}
+    model, tok, name = donor
+    index: dict[Any, int] = {}
+    for i, key in enumerate(surface(tok.backend_tokenizer).keys):
+        index.setdefault(key, i)
+    rows, head = _donor_rows(model)
+    where = [index.get(new_s.keys[i], -1) for i in todo]
+    missing = [new_s.text(i) for i, w in zip(todo, where, strict=True) if not 0 <= w < len(rows)]
+    if missing:
+        raise InputError(
+            f"donor {name}: {len(missing):,} new tokens have no row there (first: {missing[0]!r}); the donor "
+            "must use the new tokenizer"
+        )
+    pairs = [
+        (index[new_s.keys[n]], o)
+        for n, o in mapping.items()
+        if index.get(new_s.keys[n], -1) in range(len(rows))
+    ]
+    atoms = np.array(pairs, np.int64).reshape(-1, 2)
+    spaces = {}
+    for head_name, matrix in (("input", rows), ("output", head)):
+        spaces[head_name] = methods.Donor.build(matrix[where], matrix[atoms[:, 0]], atoms[:, 1], name)
+    if head is rows:
+        spaces["output"] = spaces["input"]  # one pursuit serves both heads
+    return spaces
+
+
 def _estimate(
     method: str, problem: methods.Problem, old_surface: Surface
 ) -> tuple[np.ndarray, list[float] | None]:
@@ -181,9 +242,12 @@ def transplant(
     embedder: Any = None,
     pad_to: int | None = None,
     calibration_text: str | None = None,
+    donor: tuple[Any, Any, str] | None = None,
 ) -> Report:
     """Replaces model's vocabulary by new_tok's in place (new_tok gains the old special tokens it lacked).
-    `calibrated` needs calibration_text (never the text it will be evaluated on)."""
+    `calibrated` needs calibration_text (never the text it will be evaluated on). donor: (model, tokenizer,
+    name) of a model that already uses the new tokenizer, the space omp fits in (default: the external
+    embedder's)."""
     if method not in methods.METHODS:
         raise UsageError(f"--method must be one of {', '.join(methods.METHODS)}, not {method!r}")
     if method == "calibrated" and not (calibration_text and calibration_text.strip()):
@@ -204,9 +268,17 @@ def transplant(
     todo = [i for i in range(len(new_s.keys)) if i not in mapping]
     pieces = _pieces(new_s, old_s, old_tok.backend_tokenizer, todo)
     clock["matched"] = time.perf_counter()
-    ext = _external(embedder, new_s, old_s, todo, pieces) if method in methods.SEMANTIC and todo else None
+    external = method in methods.SEMANTIC or (method in methods.DONOR_SPACE and donor is None)
+    ext = _external(embedder, new_s, old_s, todo, pieces) if external and todo else None
     clock["embedded"] = time.perf_counter()
     problem = _problem(old_in, pieces, ext, opts, old_s)
+    if method == "omp" and opts.k < 1:
+        raise UsageError("--method omp needs --k of at least 1")
+    spaces = (  # calibrated with k = 0: the hybrid family alone (OMP too costly for the vocabulary)
+        _donor_spaces(donor, new_s, mapping, todo, ext, problem.candidates)
+        if method in methods.DONOR_SPACE and todo and opts.k > 0
+        else {}
+    )
     size = len(new_s.keys) if not pad_to else -(-len(new_s.keys) // pad_to) * pad_to
     heads = [("input", old_in)]
     if parts.output is not None:
@@ -218,9 +290,11 @@ def transplant(
     for name, old_rows in heads:
         rows = np.zeros((size, old_rows.shape[1]), np.float32)  # padding rows stay zero
         rows[src[:, 0]] = old_rows[src[:, 1]]
-        head = replace(problem, old=old_rows)  # shares the neighbour search with the other head
+        head = replace(problem, old=old_rows, donor=spaces.get(name))  # neighbour search shared by heads
         if todo and method == "calibrated":
             candidates[name] = methods.hybrid_candidates(head)
+            if head.donor is not None:
+                candidates[name].append(({"omp": 1.0}, methods.omp_rows(head)))
         elif todo:
             est, c = _estimate(method, head, old_s)
             rows[todo] = est
@@ -253,6 +327,8 @@ def transplant(
         coefficients=coef,
         seconds=seconds,
         calibration=tried,
+        donor_space=spaces["input"].source if spaces else None,
+        omp_atoms=len(spaces["input"].atoms) if spaces else None,
         estimated_ids=todo,
     )
 
@@ -291,24 +367,41 @@ def _calibrate(
     tied: bool,
     text: str | None,
 ) -> list[dict]:
-    """Writes each candidate into the model, scores it on the calibration text, keeps the best."""
-    from everybit.common.progress import track
+    """Scores each hybrid member on the calibration text, then blends of the best one with the OMP estimate
+    (the last candidate); writes the best into the model."""
+    from everybit.common.progress import progress_bar
     from everybit.tokenadapt.evaluate import score
 
-    tried, best = [], None
-    n = len(candidates["input"])
-    for k in track(range(n), "calibrating", unit="candidate"):
+    has_omp = "omp" in candidates["input"][-1][0]
+    hybrids = len(candidates["input"]) - has_omp
+    blends = methods.CALIBRATION_BLENDS if has_omp else ()
+    tried: list[dict] = []
+
+    def trial(params: dict, chosen: dict[str, np.ndarray]) -> None:
         for name in rows:
-            rows[name][todo] = candidates[name][k][1]
+            rows[name][todo] = chosen[name]
         _set_rows(model, rows, tied)
-        bpb = score(model, tok, text or "").bits_per_byte
-        tried.append({**candidates["input"][k][0], "bits_per_byte": bpb})
-        if best is None or bpb < tried[best]["bits_per_byte"]:
-            best = k
+        tried.append({**params, "bits_per_byte": score(model, tok, text or "").bits_per_byte})
+        bar.update(1)
+
+    with progress_bar(hybrids + len(blends), "calibrating", unit="candidate") as bar:
+        for k in range(hybrids):
+            trial(candidates["input"][k][0], {name: candidates[name][k][1] for name in rows})
+        best = min(range(hybrids), key=lambda k: tried[k]["bits_per_byte"])
+        for share in blends:
+            blend = {
+                name: ((1 - share) * candidates[name][best][1] + share * candidates[name][-1][1]).astype(
+                    np.float32
+                )
+                for name in rows
+            }
+            trial({**candidates["input"][best][0], "omp": share}, blend)
+    winner = min(range(len(tried)), key=lambda k: tried[k]["bits_per_byte"])
+    share = tried[winner].get("omp", 0.0)
     for name in rows:
-        rows[name][todo] = candidates[name][best][1]
+        rows[name][todo] = (1 - share) * candidates[name][best][1] + share * candidates[name][-1][1]
     _set_rows(model, rows, tied)
-    tried[best]["chosen"] = True
+    tried[winner]["chosen"] = True
     return tried
 
 
