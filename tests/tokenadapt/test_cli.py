@@ -107,7 +107,7 @@ def test_healing_records_a_recovery_curve(capsys, tiny_folder, target_tok, corpu
         (["--model", "MISSING.gguf"], 1, "no such file"),
         (["--model", "./nowhere"], 1, "not a model folder"),
         (["--tokenizer", "MISSING"], 1, "no such file or folder"),
-        (["--heal-steps", "5"], 2, "--heal-steps needs --heal-text"),
+        (["--heal-steps", "5"], 2, "--heal-steps/--heal-minutes need --heal-text"),
         (["--method", "magic"], 2, "invalid choice"),
         (["--top-k", "0"], 2, "--top-k must be at least 1"),
         (["--tokenizer", None], 2, "--tokenizer NEW or --donor SRC"),

@@ -3,7 +3,7 @@
     everybit tokenadapt transplant --model SRC (--tokenizer NEW | --donor SRC) --out DIR [--method hybrid]
                        [--global-weight 0.3] [--temperature 0.6] [--top-k 3] [--threshold 0.0]
                        [--k 64] [--embedder PATH|minilm] [--dtype float32] [--pad-to N]
-                       [--heal-steps N --heal-text FILES]
+                       [--heal-steps N | --heal-minutes M] [--heal-train rows+norms] [--heal-text FILES]
     everybit tokenadapt eval --model DIR [DIR...] FILES... [--ci] [--csv OUT] [--chart OUT.png]
 
 SRC is a local HF folder, a .gguf file or a hub id; NEW a tokenizer folder or tokenizer.json; a donor is a
@@ -36,6 +36,7 @@ def _positive(kind: type, what: str, lo: float = 0) -> Any:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from everybit.common.cliargs import add_table_outputs, verb_parsers
+    from everybit.tokenadapt.heal import DEFAULT_MODE, TRAIN_MODES
     from everybit.tokenadapt.methods import METHODS
 
     verb = verb_parsers(parser)
@@ -115,7 +116,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_positive(int, "--heal-steps"),
         default=0,
         metavar="N",
-        help="train only the new rows for N steps on --heal-text (default 0: no healing)",
+        help="heal for at most N steps of 8 x 256 tokens on --heal-text (default 0: no healing)",
+    )
+    t.add_argument(
+        "--heal-minutes",
+        type=_positive(float, "--heal-minutes"),
+        metavar="M",
+        help="heal for at most M CPU-minutes of training (process time, all cores)",
+    )
+    t.add_argument(
+        "--heal-train",
+        default=DEFAULT_MODE,
+        choices=TRAIN_MODES,
+        help="what healing trains (default rows+norms: the new rows and every norm layer)",
     )
     t.add_argument("--heal-text", type=Path, nargs="+", metavar="FILES", help="UTF-8 text for healing")
     t.add_argument(
@@ -173,14 +186,15 @@ def run_transplant(args: argparse.Namespace) -> None:
 
     if not (args.tokenizer or args.donor):
         raise UsageError("give the new tokenizer: --tokenizer NEW or --donor SRC")
-    if args.heal_steps and not args.heal_text:
-        raise UsageError("--heal-steps needs --heal-text FILES")
+    healing = bool(args.heal_steps or args.heal_minutes)
+    if healing and not args.heal_text:
+        raise UsageError("--heal-steps/--heal-minutes need --heal-text FILES")
     if args.method == "calibrated" and not args.calibration_text:
         raise UsageError("--method calibrated needs --calibration-text FILES")
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise UsageError(f"{out}: already exists and is not empty (use --force to replace it)")
-    heal_text = _read_texts(args.heal_text) if args.heal_steps else ""
+    heal_text = _read_texts(args.heal_text) if healing else ""
     donor = None
     if args.donor:
         donor_model, donor_tok = load(args.donor)
@@ -205,12 +219,20 @@ def run_transplant(args: argparse.Namespace) -> None:
     calibration = _read_texts(args.calibration_text) if args.calibration_text else None
     report = transplant(model, old_tok, new_tok, args.method, opts, embedder, args.pad_to, calibration, donor)
     del donor
-    if args.heal_steps:
+    if healing:
         from dataclasses import asdict
 
         from everybit.tokenadapt.heal import heal
 
-        curve = heal(model, new_tok, report.estimated_ids, heal_text, args.heal_steps)
+        curve = heal(
+            model,
+            new_tok,
+            report.estimated_ids,
+            heal_text,
+            args.heal_steps or None,
+            cpu_minutes=args.heal_minutes,
+            train=args.heal_train,
+        )
         report.heal_curve = [asdict(p) for p in curve]
     save(model, new_tok, out, report, overwrite=args.force)
     _note(
