@@ -7,8 +7,11 @@
     tokenadapt.save(model, new, "smol-st32k", report)                      # save_pretrained + tokenizer
     tokenadapt.score(model, new, text).bits_per_byte                       # tokenizer-independent metric
 
-Methods: random, mean, subtoken-mean, local, global, hybrid (TokenAdapt's) and fitted (ours: a least-squares
-mix of those estimates learned on the model's own vocabulary). docs/tokenadapt.md has the details.
+Methods: random, mean, subtoken-mean, local, global, hybrid (TokenAdapt's), omp (mergekit tokensurgeon's
+Orthogonal Matching Pursuit, in a donor model's space or the external embedder's: ``transplant(...,
+donor=(model, tok, name))``), calibrated (ours: hybrid's family and its blend with OMP, chosen by the model's
+own bits per byte on calibration text) and fitted (experimental). ``heal`` trains what the transplant could
+not guess (tokenadapt.heal). docs/tokenadapt.md has the details.
 """
 
 from everybit.tokenadapt.evaluate import LMScores, score
