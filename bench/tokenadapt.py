@@ -463,10 +463,15 @@ def _chart(runs: list[dict], bases: dict) -> str:
         series,
         ylabel="bits / byte",
     )
-    chart.save_png(harness.RESULTS_DIR / "tokenadapt-bpb.png")
+    return save_chart(chart, "tokenadapt-bpb")
+
+
+def save_chart(chart: Any, stem: str) -> str:
+    """STEM.png and an STEM.html page with the chart's SVG in bench/results; returns the PNG's name."""
+    chart.save_png(harness.RESULTS_DIR / f"{stem}.png")
     page = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tokenadapt bits per byte</title>'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(stem)}</title>'
         f"</head><body>{chart.to_svg()}<p>{html.escape(chart.title)}</p></body></html>\n"
     )
-    (harness.RESULTS_DIR / "tokenadapt-bpb.html").write_text(page)
-    return "tokenadapt-bpb.png"
+    (harness.RESULTS_DIR / f"{stem}.html").write_text(page)
+    return f"{stem}.png"

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bench import data, harness
+from bench import data
 from bench.harness import Report
-from bench.tokenadapt import CALIBRATION_CHARS, EVAL_CHARS, QUICK_CHARS, _held_texts
+from bench.tokenadapt import CALIBRATION_CHARS, EVAL_CHARS, QUICK_CHARS, _held_texts, save_chart
 
 INITS = ("hybrid", "global", "omp", "calibrated")  # the zero-shot leaders of bench/tokenadapt.py
 HEAD_MINUTES = 60.0  # supertok-32k from its best initialisation: the target is after <= 60
@@ -153,8 +153,6 @@ def _report(report: Report, base: dict, texts: dict, zero: list, curves: list, m
 
 
 def _chart(curves: list, base: dict) -> str:
-    import html
-
     from everybit.common.report import Chart, Series
 
     series = []
@@ -177,10 +175,4 @@ def _chart(curves: list, base: dict) -> str:
         xlabel="CPU-minutes of training (2 cores)",
         ylabel="bits / byte",
     )
-    chart.save_png(harness.RESULTS_DIR / "tokenadapt-heal.png")
-    page = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tokenadapt healing</title>'
-        f"</head><body>{chart.to_svg()}<p>{html.escape(chart.title)}</p></body></html>\n"
-    )
-    (harness.RESULTS_DIR / "tokenadapt-heal.html").write_text(page)
-    return "tokenadapt-heal.png"
+    return save_chart(chart, "tokenadapt-heal")
