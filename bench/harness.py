@@ -424,3 +424,47 @@ def run_measured(argv: Sequence[str], stdout: Path, *, peak_rss: bool = True) ->
     rss_kb, user, system = report.read_text().split()[-3:]
     report.unlink()
     return Sample(seconds, float(user) + float(system), int(rss_kb) * 1024)
+
+
+# ---------------------------------------------------------------- chart pages
+
+_PAGE_STYLE = (
+    "body{font:14px system-ui,sans-serif;max-width:1100px;margin:2em auto}"
+    "svg.chart{max-width:100%;font:11px sans-serif}svg .title{font-size:14px;font-weight:600;"
+    "text-anchor:middle}svg .frame{fill:none;stroke:#999}svg .grid{stroke:#eee}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;"
+    "text-align:right}td:first-child{text-align:left}"
+)
+
+
+def chart_page(
+    path: Path,
+    title: str,
+    chart: Any,
+    *,
+    note: str = "",
+    tables: Sequence[tuple[Sequence[str], Sequence[Sequence[Any]]]] = (),
+) -> Path:
+    """Write ``chart`` (an ``everybit.common.report.Chart``) as a standalone HTML page at ``path``.
+
+    ``note`` is HTML under the chart; each of ``tables`` is (columns, rows), values passed through ``fmt``
+    and escaped. Every benchmark's interactive page comes from here, so they look and behave alike.
+    """
+    import html
+
+    def cell(tag: str, value: Any) -> str:
+        return f"<{tag}>{html.escape(value if isinstance(value, str) else fmt(value))}</{tag}>"
+
+    blocks = []
+    for columns, rows in tables:
+        head = "<tr>" + "".join(cell("th", c) for c in columns) + "</tr>"
+        body = "".join("<tr>" + "".join(cell("td", v) for v in row) + "</tr>" for row in rows)
+        blocks.append(f"<table>{head}{body}</table>")
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_PAGE_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{chart.to_svg()}"
+        f"{f'<p>{note}</p>' if note else ''}{''.join(blocks)}</body></html>\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path

@@ -1,111 +1,37 @@
-"""The umbrella command ``everybit COMMAND ...`` and the error handling every tool's CLI shares.
+"""The umbrella command ``everybit COMMAND ...``: lists the tools and hands the rest to one of them.
 
 A command's module is imported only when that command runs, so ``everybit --help`` stays fast and
-never imports torch. Each command module provides ``configure(parser)``, which adds its arguments and
-sets ``func`` (called with the parsed namespace; it returns an exit code or None for 0).
-
-Failures print one line, ``<prog>: error: <what and where>``, and exit 1 (2 for usage errors);
-``--debug`` adds the traceback. Ctrl-C exits 130 and SIGTERM 143, after ``finally`` blocks (so atomic
-outputs are cleaned up); a closed stdout pipe exits 141 quietly.
+never imports torch. Parsing, error reporting and signals are ``everybit.common.cli``'s, shared with
+every tool's own console script.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import os
-import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import NoReturn
 
 from everybit import __version__
-from everybit.common.errors import EverybitError, MissingDependencyError, UsageError
+from everybit.common.cli import ArgumentParser, command_parser, dispatch, guarded, pop_debug
+from everybit.common.errors import UsageError
 from everybit.common.progress import set_quiet
 from everybit.registry import TOOLS, find
 
 DEMO_SUMMARY = "run every built tool on small built-in inputs and write an HTML report"
-ML_PACKAGES = {
-    "torch",
-    "transformers",
-    "tokenizers",
-    "safetensors",
-    "gguf",
-    "sentence_transformers",
-    "faiss",
-    "accelerate",
-    "imagecodecs",
-}
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises UsageError (one line, exit 2) instead of printing usage and exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def describe(exc: BaseException) -> tuple[str, int]:
-    """The one-line message and exit code for an exception that reached the top."""
-    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in ML_PACKAGES:
-        exc = MissingDependencyError(f"this needs the '{exc.name}' package: pip install 'everybit[ml]'")
-    if isinstance(exc, EverybitError):
-        msg, code = str(exc), exc.exit_code
-    elif isinstance(exc, OSError) and exc.strerror:
-        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
-        msg, code = (f"{where}: {exc.strerror}" if where else exc.strerror), 1
-    elif isinstance(exc, MemoryError):
-        msg, code = "out of memory", 1
-    else:
-        msg, code = f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1
-    return " ".join(msg.split()), code
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds through finally blocks, unlike the default action
-
-
-def guarded(prog: str, debug: bool, work: Callable[[], int | None]) -> int:
-    """Run ``work`` and turn whatever escapes it into an exit code and at most one line on stderr."""
-    with contextlib.suppress(ValueError):  # ValueError: not the main thread, leave signals alone
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        return work() or 0
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (``| head``): not an error, but stop writing to the dead pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except Exception as exc:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        msg, code = describe(exc)
-        print(f"{prog}: error: {msg}", file=sys.stderr)
-        return code
 
 
 def _command_parser(prog: str, name: str) -> ArgumentParser:
     """The parser of one command, filled by that command's module."""
     if name == "demo":
-        module = importlib.import_module("everybit.demo")
-        summary = DEMO_SUMMARY
-    else:
-        tool = find(name)
-        if tool is None:
-            known = ", ".join(["demo", *(t.name for t in TOOLS if t.is_built())])
-            raise UsageError(f"unknown command '{name}' (choose from: {known})")
-        if not tool.is_built():
-            raise UsageError(f"'{name}' is not built yet in everybit {__version__}")
-        module = importlib.import_module(tool.module)
-        summary = tool.summary
-    parser = ArgumentParser(prog=prog, description=summary)
-    module.configure(parser)
-    return parser
+        return command_parser(prog, "everybit.demo", DEMO_SUMMARY)
+    tool = find(name)
+    if tool is None:
+        known = ", ".join(["demo", *(t.name for t in TOOLS if t.is_built())])
+        raise UsageError(f"unknown command '{name}' (choose from: {known})")
+    if not tool.is_built():
+        raise UsageError(f"'{name}' is not built yet in everybit {__version__}")
+    return command_parser(prog, tool.module, tool.summary)
 
 
 def _top_parser() -> ArgumentParser:
@@ -132,24 +58,9 @@ def _top_parser() -> ArgumentParser:
     return parser
 
 
-def _dispatch(prog: str, command: str, argv: Sequence[str]) -> int | None:
-    args = _command_parser(prog, command).parse_args(list(argv))
-    if getattr(args, "quiet", False):
-        set_quiet(True)
-    return args.func(args)
-
-
-def _pop_debug(argv: Sequence[str]) -> tuple[bool, list[str]]:
-    """``--debug`` is accepted anywhere before ``--``, for the umbrella and every command alike."""
-    argv = list(argv)
-    end = argv.index("--") if "--" in argv else len(argv)
-    rest = [a for a in argv[:end] if a != "--debug"]
-    return len(rest) < end, rest + argv[end:]
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the ``everybit`` command."""
-    debug, argv = _pop_debug(sys.argv[1:] if argv is None else argv)
+    debug, argv = pop_debug(sys.argv[1:] if argv is None else argv)
 
     def work() -> int | None:
         top = _top_parser()
@@ -158,12 +69,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             top.print_help(sys.stderr)
             return 2
         set_quiet(ns.quiet)
-        return _dispatch(f"everybit {ns.command}", ns.command, ns.args)
+        prog = f"everybit {ns.command}"
+        return dispatch(_command_parser(prog, ns.command), ns.args)
 
     sys.exit(guarded("everybit", debug, work))
-
-
-def run_tool(name: str, argv: Sequence[str] | None = None) -> NoReturn:
-    """Entry point of a tool's own command (``ulz ...`` behaves as ``everybit ulz ...``)."""
-    debug, argv = _pop_debug(sys.argv[1:] if argv is None else argv)
-    sys.exit(guarded(name, debug, lambda: _dispatch(name, name, argv)))

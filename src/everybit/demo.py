@@ -45,7 +45,7 @@ def run_section(tool: Tool, ctx: DemoContext) -> Section:
     """One tool's section; failures become a 'failed' section instead of ending the demo."""
     if not tool.is_built():
         return Section(tool.name, "not built yet", text=tool.summary)
-    from everybit.cli import ML_PACKAGES, describe
+    from everybit.common.cli import ML_PACKAGES, describe
 
     try:
         module = importlib.import_module(f"{tool.package}.demo")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from everybit.cli import run_tool
+from everybit.common.cli import run_tool
 from tests.helpers import ROOT
 
 ZPAQ = shutil.which("zpaq") or ("/usr/bin/zpaq" if os.path.exists("/usr/bin/zpaq") else None)

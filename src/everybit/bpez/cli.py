@@ -34,7 +34,7 @@ from everybit.bpez.format import (
     decode_stream,
     decompress_file,
 )
-from everybit.cli import describe, run_tool
+from everybit.common.cli import describe, run_tool
 from everybit.common import CorruptDataError, EverybitError, InputError, OutputError, UsageError, atomic_write
 from everybit.common.codecfile import DecodedReader
 

@@ -10,6 +10,7 @@ but never a damaged target.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,9 @@ from typing import BinaryIO
 from everybit.common.errors import OutputError
 
 TMP_MARK = ".everybit-tmp-"
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
 def _default_mode(target: Path) -> int:
@@ -88,6 +92,11 @@ def atomic_write(
             _fsync_dir(folder)
     except FileExistsError as exc:
         raise OutputError(f"{target}: already exists (use --force to overwrite)") from exc
+    except OSError as exc:
+        # A full disk or quota fails inside write(), which names no file: name the output here.
+        if exc.filename is None and exc.errno in _WRITE_ERRNOS:
+            raise OutputError(f"{target}: {exc.strerror}") from exc
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

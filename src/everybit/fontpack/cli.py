@@ -106,7 +106,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> NoReturn:
-    from everybit.cli import run_tool
+    from everybit.common.cli import run_tool
 
     run_tool("fontpack")
 

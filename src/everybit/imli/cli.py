@@ -44,7 +44,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from everybit.cli import run_tool
+from everybit.common.cli import run_tool
 from everybit.common.errors import CorruptDataError, InputError, OutputError, UsageError
 
 _PROMPT = object()  # --key given without a value

@@ -84,7 +84,7 @@ def _example(study: str) -> str:
 
 
 def main() -> None:
-    from everybit.cli import run_tool
+    from everybit.common.cli import run_tool
 
     run_tool("probe")
 

@@ -148,7 +148,7 @@ def _tokenizers_option(parser: argparse.ArgumentParser, following: str) -> None:
 
 
 def main() -> None:
-    from everybit.cli import run_tool
+    from everybit.common.cli import run_tool
 
     run_tool("supertok")
 

@@ -163,7 +163,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> None:
-    from everybit.cli import run_tool
+    from everybit.common.cli import run_tool
 
     run_tool("tokenadapt")
 

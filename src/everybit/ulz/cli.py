@@ -15,7 +15,7 @@ import stat
 import sys
 from typing import IO, NoReturn
 
-from everybit.cli import describe, run_tool
+from everybit.common.cli import describe, run_tool
 from everybit.common import CorruptDataError, EverybitError, InputError, OutputError, atomic_write
 from everybit.ulz.frame import (
     DEFAULT_BLOCK_SIZE,
