@@ -10,7 +10,6 @@ encode-time target is measured separately, alone, with two threads.
 
 from __future__ import annotations
 
-import html
 import os
 import statistics
 import time
@@ -271,11 +270,7 @@ def _charts(fits: list[dict], anchors: list[dict]) -> list[str]:
             chart = Chart(title, series, kind="line", xlabel="bits per pixel", ylabel="PSNR dB")
             slug = f"imgkan-{name}-{size}"
             chart.save_png(harness.RESULTS_DIR / f"{slug}.png")
-            page = (
-                f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
-                f"</title></head><body>{chart.to_svg()}</body></html>\n"
-            )
-            (harness.RESULTS_DIR / f"{slug}.html").write_text(page)
+            harness.chart_page(harness.RESULTS_DIR / f"{slug}.html", title, chart)
             names.append(slug)
     return names
 

@@ -11,7 +11,6 @@ Also writes supertok-bytes.png/.html and supertok-ablation.png/.html.
 
 from __future__ import annotations
 
-import html
 import os
 import shutil
 import tempfile
@@ -255,11 +254,8 @@ def _chart_files(runs: list[dict], ablation: list[dict], vocab: int) -> tuple[st
     }
     for name, chart in charts.items():
         chart.save_png(harness.RESULTS_DIR / f"{name}.png")
-        page = (
-            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(name)}'
-            f"</title></head><body>{chart.to_svg()}</body></html>\n"
-        )
-        (harness.RESULTS_DIR / f"{name}.html").write_text(page)
+        values = (["tokenizer", *chart.series[0].x], [[s.name, *s.y] for s in chart.series])
+        harness.chart_page(harness.RESULTS_DIR / f"{name}.html", chart.title, chart, tables=[values])
     return "supertok-bytes.png", "supertok-ablation.png"
 
 

@@ -14,7 +14,6 @@ are not rerun here; docs/tokenadapt.md has their figures. Also writes tokenadapt
 
 from __future__ import annotations
 
-import html
 import os
 import pickle
 import shutil
@@ -469,9 +468,5 @@ def _chart(runs: list[dict], bases: dict) -> str:
 def save_chart(chart: Any, stem: str) -> str:
     """STEM.png and an STEM.html page with the chart's SVG in bench/results; returns the PNG's name."""
     chart.save_png(harness.RESULTS_DIR / f"{stem}.png")
-    page = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(stem)}</title>'
-        f"</head><body>{chart.to_svg()}<p>{html.escape(chart.title)}</p></body></html>\n"
-    )
-    (harness.RESULTS_DIR / f"{stem}.html").write_text(page)
+    harness.chart_page(harness.RESULTS_DIR / f"{stem}.html", chart.title, chart)
     return f"{stem}.png"

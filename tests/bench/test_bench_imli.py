@@ -161,7 +161,7 @@ def test_commands_and_zpaq_list_parsing(tmp_path):
     assert imli_add[-7:] == ["add", str(arc), "tree", "-m", "5", "-T", "2"]
     assert bench_imli.command("imli", "extract", arc, to=tmp_path / "o")[-5:] == [
         str(arc),
-        "--to",
+        "-o",
         str(tmp_path / "o"),
         "-T",
         "2",

@@ -1,5 +1,6 @@
 """Atomic output: all or nothing, permissions kept, no temp files left behind."""
 
+import errno
 import os
 import stat
 
@@ -101,3 +102,12 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 def test_directory_target_is_refused(tmp_path):
     with pytest.raises(OutputError, match="is a directory"):
         atomic_write_bytes(tmp_path, b"x")
+
+
+def test_a_full_disk_names_the_output(tmp_path):
+    target = tmp_path / "out.bin"
+    full = pytest.raises(OutputError, match=r"out\.bin: No space left on device")
+    with full, atomic_write(target) as fh:
+        fh.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what write() raises on a full disk
+    assert list(tmp_path.iterdir()) == []  # and nothing half-written is left

@@ -74,7 +74,7 @@ def test_compress_decompress_info_on_a_sheet(sheet_png, tmp_path, capsys):
     assert "gutters:   1 x 1" in out and "margins:   left 2, top 2, right 2, bottom 2" in out
     assert "cells:     40: 1 blank, 5 duplicate, 34 distinct glyphs" in out
     assert "threshold: 101 (Otsu), 1 gray pixels rounded" in out
-    assert "mode rle, CRC-32 OK" in out
+    assert "mode rle (not decoded)" in out
     assert not [p for p in tmp_path.iterdir() if TMP_MARK in p.name]
 
 
@@ -166,6 +166,8 @@ def test_own_command_in_a_child_process(sheet_png, tmp_path):
             check=False,
         )
 
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("fontpack (everybit ")
     proc = run("compress", "-q", path.name, "-o", "s.fpk")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     proc = run("decompress", "s.fpk", "--grid", "8x8")
@@ -174,3 +176,39 @@ def test_own_command_in_a_child_process(sheet_png, tmp_path):
     proc = run("decompress", "s.fpk")
     assert proc.returncode == 1 and proc.stderr.startswith("fontpack: error: s.fpk: ")
     assert not (tmp_path / "s.png").exists()
+
+
+def test_every_verb_refuses_an_existing_output(font_psf, tmp_path, capsys):
+    """docs/cli.md: an output that exists is exit 1 with one line naming it; -f overwrites."""
+    path, _ = font_psf
+    fpk = tmp_path / "tiny.fpk"
+    assert fp(capsys, "compress", "-q", path, "--output", fpk)[0] == 0
+    assert fp(capsys, "glyphs", "-q", fpk, "--out", tmp_path / "g")[0] == 0
+    taken = tmp_path / "taken"
+    taken.write_bytes(b"mine")
+    glyph = tmp_path / "g" / "0000-U+0020.png"
+    for args, output in [
+        (["compress", path, "-o", taken], taken),
+        (["decompress", fpk, "-o", taken], taken),
+        (["export", fpk, "-o", taken], taken),
+        (["glyphs", fpk, "-o", tmp_path / "g"], glyph),
+    ]:
+        code, _, err = fp(capsys, *args)
+        assert (code, err) == (1, f"everybit: error: {output}: already exists (use --force to overwrite)\n")
+        assert fp(capsys, *args, "-q", "-f")[0] == 0
+    assert taken.read_bytes() != b"mine"
+
+
+def test_glyphs_old_output_spelling_and_verbose(font_psf, tmp_path, capsys):
+    path, _ = font_psf
+    fpk = tmp_path / "tiny.fpk"
+    assert fp(capsys, "compress", "-q", path, "-o", fpk)[0] == 0
+    code, _, err = fp(capsys, "glyphs", fpk, "--output", tmp_path / "old", "-v")
+    lines = err.splitlines()
+    assert code == 0 and lines[0] == (
+        "everybit fontpack glyphs: warning: --output is deprecated, use -o/--out "
+        "(the old spelling goes in the next release)"
+    )
+    assert f"everybit: > {tmp_path / 'old' / '0000-U+0020.png'}" in lines
+    assert lines[-1] == f"everybit: {fpk}: 96 glyph images in {tmp_path / 'old'}"
+    assert len(list((tmp_path / "old").iterdir())) == 96

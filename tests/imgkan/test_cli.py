@@ -143,7 +143,7 @@ def test_default_bpp_and_siren_roi_options(gray_png, tmp_path, capsys):
 def test_eval_table_csv_and_json(gray_png, tmp_path, capsys):
     pytest.importorskip("imagecodecs")
     csv, js = tmp_path / "r.csv", tmp_path / "r.json"
-    code, out, err = ik(capsys, "eval", gray_png, *FAST, "--csv", csv, "--json", js)
+    code, out, err = ik(capsys, "eval", gray_png, *FAST, "--csv", csv, "--json-out", js)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "| codec | bytes | bpp | PSNR dB | SSIM | setting |"
@@ -157,8 +157,32 @@ def test_eval_table_csv_and_json(gray_png, tmp_path, capsys):
     for name in ("WebP", "JPEG XL"):
         assert rows[name]["bytes"] is None or rows[name]["bytes"] <= ours
     assert 0 < rows["imgkan"]["ssim"] <= 1 and rows["imgkan"]["psnr"] > 15
-    code, _, err = ik(capsys, "eval", gray_png, *FAST, "--json", js)  # exists: refused before fitting
+    code, _, err = ik(capsys, "eval", gray_png, *FAST, "--json-out", js)  # exists: refused before fitting
     assert code == 1 and "r.json: already exists" in err
+    code, _, err = ik(capsys, "eval", gray_png, *FAST, "--json", js)  # the old spelling of --json-out
+    assert code == 1 and err.splitlines() == [
+        "everybit imgkan eval: warning: --json FILE is deprecated, use --json-out FILE "
+        "(the old spelling goes in the next release)",
+        f"everybit: error: {js}: already exists (use --force to overwrite)",
+    ]
+    # --json: the JSON on stdout and nothing else; it may come before IN
+    code, out, err = ik(capsys, "eval", "--json", gray_png, *FAST, "--size", "1.25k", "-T", "1", "-q")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["image"] == str(gray_png) and doc["rows"][0]["bytes"] <= 1280
+    code, _, err = ik(capsys, "eval", "--json", *FAST)
+    assert code == 2 and "the following arguments are required: IN" in err
+
+
+def test_old_json_spelling(capsys):
+    from everybit.imgkan.cli import old_json_spelling
+
+    assert old_json_spelling("p", ["a.png", "--json", "r.JSON", "-q"]) == ["a.png", "--json-out=r.JSON", "-q"]
+    assert old_json_spelling("p", ["--json=r.txt", "a.png"]) == ["--json-out=r.txt", "a.png"]
+    assert capsys.readouterr().err.count("p: warning: --json FILE is deprecated, use --json-out FILE") == 2
+    for words in (["--json", "a.png"], ["a.png", "--", "--json", "x.json"]):
+        assert old_json_spelling("p", words) == words
+    assert capsys.readouterr().err == ""
 
 
 def test_corrupt_files_leave_no_output(ikan_file, tmp_path, capsys):
@@ -204,6 +228,8 @@ def test_errors_are_one_line(ikan_file, tmp_path, capsys):
         (["encode", png, "--roi", "40,0,50,9", *FAST], 2, "lies outside the 32x32 image"),
         (["encode", png, "--bpp", "0"], 2, "--bpp must be greater than 0"),
         (["encode", png, "--bpp", "1", "--size", "9"], 2, "not allowed with argument"),
+        (["encode", png, "--size", "2 kilo"], 2, "argument --size: not a size: '2 kilo'"),
+        (["encode", png, "-T", "-1"], 2, "argument -T/--threads: threads must be a number >= 0"),
         (["encode", png, "--bits", "13"], 2, "--bits must be between 4 and 12"),
         (["encode", png, "--kind", "mlp"], 2, "invalid choice"),
         (["encode", png, "--perceptual", "0.1"], 2, "--perceptual needs local VGG16 weights"),
@@ -257,6 +283,8 @@ def test_own_command(ikan_file, tmp_path):
             check=False,
         )
 
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("imgkan (everybit ")
     proc = run("decode", "missing.ikan")
     assert (proc.returncode, proc.stderr) == (1, "imgkan: error: missing.ikan: no such file\n")
     proc = run("decode", ikan_file, "-o", "c.png")

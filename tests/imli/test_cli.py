@@ -38,8 +38,8 @@ def test_aliases_do_what_their_verbs_do(archived):
     settle(archived / "tree")
     assert ok("add", "a.zpaq", "tree", cwd=archived).lines[0] == "+ tree/more.txt"
     assert ok("d", "a.zpaq", "tree/more.txt", cwd=archived).lines[0] == "- tree/more.txt"
-    ok("x", "a.zpaq", "tree/docs", "--to", "x1", cwd=archived)
-    ok("extract", "a.zpaq", "tree/docs", "--to", "x2", cwd=archived)
+    ok("x", "a.zpaq", "tree/docs", "-o", "x1", cwd=archived)
+    ok("extract", "a.zpaq", "tree/docs", "-o", "x2", cwd=archived)
     assert snapshot(archived / "x1") == snapshot(archived / "x2")
     assert sorted(p.name for p in (archived / "x1/tree").iterdir()) == ["docs"]  # only what was asked
 
@@ -98,7 +98,7 @@ def test_versions_table(archived):
 def test_quiet_prints_nothing(tmp_path):
     make_tree(tmp_path / "tree")
     assert ok("a", "q.zpaq", "tree", "-q", cwd=tmp_path).out == ""
-    assert ok("-q", "x", "q.zpaq", "--to", "out", cwd=tmp_path).out == ""
+    assert ok("-q", "x", "q.zpaq", "-o", "out", cwd=tmp_path).out == ""
     assert snapshot(tmp_path / "out/tree") == snapshot(tmp_path / "tree")
 
 
@@ -139,7 +139,7 @@ def test_errors_are_one_line(archived):
         ),
         (["l", "a.zpaq", "--until", "19000000"], 2, "imli: error: --until 19000000: not a version number"),
         (["t", "a.zpaq", "-T", "x"], 2, "imli: error: argument -T/--threads: threads must be a number >= 0"),
-        (["purge", "a.zpaq"], 2, "imli: error: the following arguments are required: --to"),
+        (["purge", "a.zpaq"], 2, "imli: error: the following arguments are required: -o/--output"),
         ([], 2, "imli: error: the following arguments are required: VERB"),
         (["zip", "a.zpaq"], 2, "imli: error: argument VERB: invalid choice: 'zip'"),
     ]
@@ -199,8 +199,47 @@ def test_names_that_are_not_utf8(tmp_path):
         fh.write(b"latin-1\n")
     ok("a", "n.zpaq", "t", cwd=tmp_path)
     assert "t/caf\udce9.txt" in ok("l", "n.zpaq", cwd=tmp_path).out
-    ok("x", "n.zpaq", "--to", "out", cwd=tmp_path)
+    ok("x", "n.zpaq", "-o", "out", cwd=tmp_path)
     assert os.listdir(os.path.join(root, b"out", b"t")) == [b"caf\xe9.txt"]
     if ZPAQ:
         zpaq("x", "n.zpaq", "-to", "z", cwd=tmp_path)
         assert os.listdir(os.path.join(root, b"z", b"t")) == [b"caf\xe9.txt"]
+
+
+def test_charter_spellings(archived):
+    """docs/cli.md: -o/--out and -o/--output, -T, binary sizes, -v; the old --to warns and still works."""
+    ok("x", "a.zpaq", "tree/bin", "-o", "o1", "-T", "0", "--max-memory", "1.5G", cwd=archived)
+    old = ok("x", "a.zpaq", "tree/bin", "--to", "o2", cwd=archived)
+    assert old.errors == [
+        "imli extract: warning: --to is deprecated, use -o/--out (the old spelling goes in the next release)"
+    ]
+    assert snapshot(archived / "o1") == snapshot(archived / "o2")
+    old = ok("purge", "a.zpaq", "--to", "p.zpaq", cwd=archived)
+    assert "use -o/--output" in old.errors[0] and (archived / "p.zpaq").exists()
+    checked = ok("t", "a.zpaq", "-v", cwd=archived).lines
+    assert "= tree/bin/run.sh" in checked and checked[-1].endswith("8 files tested: all OK")
+    res = imli("t", "a.zpaq", "--max-memory", "64k", cwd=archived)
+    assert res.code == 2 and res.errors[0].startswith("imli: error: argument --max-memory: ")
+    assert "at least 1M" in res.errors[0]
+
+
+def test_an_existing_output_is_refused_by_every_verb_that_writes_one(archived):
+    """extract, purge and prune exit 1 naming the output; add and delete append to their archive."""
+    ok("x", "a.zpaq", "-o", "out", cwd=archived)
+    (archived / "new.zpaq").write_bytes(b"")
+    cases = [
+        (["x", "a.zpaq", "tree/bin/run.sh", "-o", "out"], "out/tree/bin/run.sh: already exists"),
+        (["purge", "a.zpaq", "-o", "new.zpaq"], "new.zpaq: already exists (use --force to overwrite)"),
+        (["prune", "a.zpaq", "-o", "new.zpaq", "--keep-last", "1"], "new.zpaq: already exists"),
+    ]
+    for args, message in cases:
+        res = imli(*args, cwd=archived)
+        assert res.code == 1 and res.errors[-1].startswith(f"imli: error: {message}"), (args, res.errors)
+    assert (archived / "new.zpaq").read_bytes() == b""
+    ok("purge", "a.zpaq", "-o", "new.zpaq", "-f", cwd=archived)
+
+
+def test_version(archived):
+    proc = imli_proc("--version", cwd=archived)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out.decode().startswith("imli (everybit ")

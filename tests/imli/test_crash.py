@@ -47,7 +47,7 @@ def reads_as(tmp_path, name, version, tree_state, out):
     res = ok("l", name, "--json", cwd=tmp_path)
     listing = json.loads(res.out)
     assert (listing["version"], listing["versions"]) == (version, version)
-    ok("x", name, "--to", f"{out}-imli", cwd=tmp_path)
+    ok("x", name, "-o", f"{out}-imli", cwd=tmp_path)
     assert snapshot(tmp_path / f"{out}-imli" / "t") == tree_state
     if ZPAQ:
         assert zpaq_versions(name, cwd=tmp_path) == version
@@ -90,6 +90,6 @@ def test_killed_add_keeps_the_previous_version(tmp_path):
     assert Archive(archive).tail_state() is None  # the unfinished tail was cut off, nothing left over
     reads_as(tmp_path, "k.zpaq", 2, v2, "final")
     assert ok("t", "k.zpaq", cwd=tmp_path).lines == ["k.zpaq: 2 versions, 18 files tested: all OK"]
-    ok("x", "k.zpaq", "--until", "1", "--to", "rollback", cwd=tmp_path)
+    ok("x", "k.zpaq", "--until", "1", "-o", "rollback", cwd=tmp_path)
     assert snapshot(tmp_path / "rollback" / "t") == v1
     assert os.path.getsize(archive) > size1 + BIG_FILES * BIG_FILE_BYTES // 2

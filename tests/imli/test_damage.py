@@ -50,7 +50,7 @@ def test_flipped_d_block_names_files_and_recovers_the_rest(two_versions):
     assert doc["ok"] is False and doc["tested"] == 3
     assert sorted(f["path"] for f in doc["failed"]) == ["t/a.txt", "t/b.bin"]
 
-    res = imli("x", "dmg.zpaq", "--to", "out", cwd=tmp)
+    res = imli("x", "dmg.zpaq", "-o", "out", cwd=tmp)
     assert res.code == 1 and len(res.errors) == 1
     assert (tmp / "out/t/c.txt").read_bytes() == (tmp / "t/c.txt").read_bytes()
     assert not (tmp / "out/t/a.txt").exists() and not (tmp / "out/t/b.bin").exists()  # no partial files
@@ -88,7 +88,7 @@ def test_truncated_archive(two_versions):
     data = (tmp / "dmg.zpaq").read_bytes()
     v2 = Archive(tmp / "dmg.zpaq").versions()[1].offset
     (tmp / "dmg.zpaq").write_bytes(data[: v2 + 300])
-    res = imli("x", "dmg.zpaq", "--to", "out", cwd=tmp)  # version 1 restored, then exit 1
+    res = imli("x", "dmg.zpaq", "-o", "out", cwd=tmp)  # version 1 restored, then exit 1
     assert res.code == 1 and len(res.errors) == 1 and "damaged data at offset" in res.err
     assert sorted(p.name for p in (tmp / "out/t").iterdir()) == ["a.txt", "b.bin"]
 

@@ -51,7 +51,7 @@ def version_dates(archive: str, cwd) -> list[str]:
 def test_spellings_are_rewritten_after_the_verb_only():
     assert zpaq_spellings(["a.zpaq", "-to", "out", "-until", "2", "-threads", "2", "-force"]) == [
         "a.zpaq",
-        "--to=out",
+        "-o=out",
         "--until=2",
         "--threads=2",
         "--force",
@@ -67,7 +67,7 @@ def test_spellings_are_rewritten_after_the_verb_only():
     assert zpaq_spellings(["-key", "-to", "-until", "2026-12-03", "09:20:05", "-to"]) == [
         "--key=-to",
         "--until=2026-12-03 09:20:05",
-        "--to",
+        "-o",
     ]
     assert zpaq_spellings(["-until", "-2", "p"]) == ["--until=-2", "p"]
     assert zpaq_spellings(["a.zpaq", "-all", "4", "p"]) == ["a.zpaq", "--all", "p"]  # zpaq's N: dropped
@@ -154,11 +154,11 @@ def test_until_takes_numbers_and_dates_for_every_verb(tmp_path, monkeypatch):
     )
     assert ok("l", "a.zpaq", "--until", "20260109", cwd=tmp_path).lines[-1].endswith("(version 0 of 3)")
 
-    ok("x", "a.zpaq", "--until", "20260301", "--to", "x", cwd=tmp_path)
+    ok("x", "a.zpaq", "--until", "20260301", "-o", "x", cwd=tmp_path)
     assert {"two.txt"} <= set(snapshot(tmp_path / "x/tree")) and "three.txt" not in snapshot(
         tmp_path / "x/tree"
     )
-    ok("purge", "a.zpaq", "--until", "2026-02-15", "--to", "p.zpaq", cwd=tmp_path)
+    ok("purge", "a.zpaq", "--until", "2026-02-15", "-o", "p.zpaq", cwd=tmp_path)
     assert listing("p.zpaq", cwd=tmp_path) == listing("a.zpaq", "--until", "2", cwd=tmp_path)
     assert ok("diff", "a.zpaq", "20260110", "2026-03-01", cwd=tmp_path).lines == [
         "+ tree/two.txt",
@@ -386,7 +386,7 @@ KEPT = [
 def test_prune_writes_the_kept_versions(backups):
     before = (backups / "s.zpaq").read_bytes()
     res = ok(
-        "prune", "s.zpaq", "--to", "p.zpaq", "--keep-daily", "2", "--keep-monthly", "2", "--list", cwd=backups
+        "prune", "s.zpaq", "-o", "p.zpaq", "--keep-daily", "2", "--keep-monthly", "2", "--list", cwd=backups
     )
     assert res.lines[:7] == [
         "Keeping (rule: daily #1):            version    7  2026-02-03 12:00:00",
@@ -405,8 +405,8 @@ def test_prune_writes_the_kept_versions(backups):
         assert listing("p.zpaq", "--until", str(new), cwd=backups) == listing(
             "s.zpaq", "--until", str(old), cwd=backups
         )
-        ok("x", "p.zpaq", "--until", str(new), "--to", f"new{new}", cwd=backups)
-        ok("x", "s.zpaq", "--until", str(old), "--to", f"old{new}", cwd=backups)
+        ok("x", "p.zpaq", "--until", str(new), "-o", f"new{new}", cwd=backups)
+        ok("x", "s.zpaq", "--until", str(old), "-o", f"old{new}", cwd=backups)
         assert snapshot(backups / f"new{new}") == snapshot(backups / f"old{new}")
     versions = json.loads(ok("versions", "p.zpaq", "--json", cwd=backups).out)["versions"]
     assert (versions[3]["added"], versions[3]["deleted"], versions[3]["data_bytes"]) == (0, 0, 0)
@@ -418,7 +418,7 @@ def test_prune_list_labels(backups):
     res = ok(
         "prune",
         "s.zpaq",
-        "--to",
+        "-o",
         "p.zpaq",
         "--keep-daily",
         "2",
@@ -449,7 +449,7 @@ def test_zpaq_reads_a_pruned_archive(backups):
     ok(
         "prune",
         "s.zpaq",
-        "--to",
+        "-o",
         "p.zpaq",
         "--keep-daily",
         "2",
@@ -464,7 +464,7 @@ def test_zpaq_reads_a_pruned_archive(backups):
     assert "0004/" in shown and "0005/" not in shown
     for new, old in enumerate(KEPT, 1):
         zpaq("x", "p.zpaq", "-until", str(new), "-to", f"z{new}", cwd=backups)
-        ok("x", "s.zpaq", "--until", str(old), "--to", f"i{new}", cwd=backups)
+        ok("x", "s.zpaq", "--until", str(old), "-o", f"i{new}", cwd=backups)
         assert snapshot(backups / f"z{new}") == snapshot(backups / f"i{new}")
     zpaq("x", "p.zpaq", "-test", cwd=backups)
 
@@ -481,10 +481,10 @@ def test_prune_keeps_the_key(backups):
 
 def test_prune_refuses_an_existing_archive(backups):
     (backups / "p.zpaq").write_bytes(b"mine")
-    res = imli("prune", "s.zpaq", "--to", "p.zpaq", "--keep-last", "1", cwd=backups)
+    res = imli("prune", "s.zpaq", "-o", "p.zpaq", "--keep-last", "1", cwd=backups)
     assert (res.code, res.errors) == (1, ["imli: error: p.zpaq: already exists (use --force to overwrite)"])
     assert (backups / "p.zpaq").read_bytes() == b"mine"
-    ok("prune", "s.zpaq", "--to", "p.zpaq", "--keep-last", "1", "-f", cwd=backups)
+    ok("prune", "s.zpaq", "-o", "p.zpaq", "--keep-last", "1", "-f", cwd=backups)
     assert version_dates("p.zpaq", cwd=backups) == version_dates("s.zpaq", cwd=backups)[-1:]
     assert listing("p.zpaq", cwd=backups) == listing("s.zpaq", cwd=backups)
 
@@ -504,9 +504,9 @@ def test_prune_api(backups):
 
 def test_usage_errors_are_one_line(three):
     cases = [
-        (["prune", "a.zpaq", "--to", "p.zpaq"], "imli: error: prune needs at least one rule: --keep-last, "),
-        (["prune", "a.zpaq", "--keep-last", "1"], "imli: error: the following arguments are required: --to"),
-        (["prune", "a.zpaq", "--to", "p.zpaq", "--keep-daily", "x"], "imli: error: argument --keep-daily: "),
+        (["prune", "a.zpaq", "-o", "p.zpaq"], "imli: error: prune needs at least one rule: --keep-last, "),
+        (["prune", "a.zpaq", "--keep-last", "1"], "imli: error: the following arguments are required: -o"),
+        (["prune", "a.zpaq", "-o", "p.zpaq", "--keep-daily", "x"], "imli: error: argument --keep-daily: "),
         (["diff", "a.zpaq"], "imli: error: the following arguments are required: V1"),
         (["diff", "a.zpaq", "1", "yesterday"], "imli: error: argument V2: expected a version number"),
         (["diff", "a.zpaq", "1", "123456789"], "imli: error: argument V2: expected a version number"),

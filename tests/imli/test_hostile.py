@@ -123,13 +123,13 @@ VERBS = {
     "versions": [],
     "test": [],
     "check": [],  # only if imli has it as a verb of its own
-    "extract": ["--to", "out"],
+    "extract": ["-o", "out"],
     "add": ["t3"],
     "compare": ["t1"],
-    "purge": ["--to", "new.zpaq"],
+    "purge": ["-o", "new.zpaq"],
     "delete": ["t1/a.txt"],
     "diff": ["1"],  # version 1 against the latest
-    "prune": ["--to", "new.zpaq", "--keep-last", "2"],  # both versions, each as it was
+    "prune": ["-o", "new.zpaq", "--keep-last", "2"],  # both versions, each as it was
 }
 VERBS = {v: a for v, a in VERBS.items() if v in _available_verbs()}
 WRITERS = {"add", "delete"}

@@ -52,7 +52,7 @@ def test_zpaq_writes_imli_reads(tmp_path, method):
     listing = imli_listing("z.zpaq", cwd=tmp_path)
     assert listing == {"tree/": "dir", **{f"tree/{k}": v for k, v in files_of(want).items()}}
     assert ok("test", "z.zpaq", cwd=tmp_path).lines[-1].endswith("tested: all OK")
-    ok("x", "z.zpaq", "--to", "out", cwd=tmp_path)
+    ok("x", "z.zpaq", "-o", "out", cwd=tmp_path)
     assert snapshot(tmp_path / "out" / "tree") == want
 
 
@@ -103,7 +103,7 @@ def test_appending_both_ways_and_rollback(tmp_path):
     assert [v["version"] for v in versions] == [1, 2, 3, 4]
     assert [v["deleted"] for v in versions] == [0, 1, 1, 1]
     for n, want in enumerate(states, 1):
-        ok("x", "mixed.zpaq", "--until", str(n), "--to", f"imli{n}", cwd=tmp_path)
+        ok("x", "mixed.zpaq", "--until", str(n), "-o", f"imli{n}", cwd=tmp_path)
         assert snapshot(tmp_path / f"imli{n}" / "tree") == want
         zpaq("x", "mixed.zpaq", "-until", str(n), "-to", f"zpaq{n}", cwd=tmp_path)
         assert snapshot(tmp_path / f"zpaq{n}" / "tree") == want
@@ -192,7 +192,7 @@ def test_encryption_both_ways(tmp_path):
     assert zpaq("l", "ik.zpaq", "-key", "wrong", cwd=tmp_path, check=False).returncode != 0
 
     zpaq("a", "zk.zpaq", "tree", "-key", "пароль", "-m2", cwd=tmp_path)
-    ok("x", "zk.zpaq", "--key", "пароль", "--to", "i", cwd=tmp_path)
+    ok("x", "zk.zpaq", "--key", "пароль", "-o", "i", cwd=tmp_path)
     assert snapshot(tmp_path / "i/tree") == want
 
     # each appends to the other's encrypted archive
@@ -220,17 +220,17 @@ def test_purge_keeps_one_version(tmp_path):
     ok("a", "p.zpaq", "tree", cwd=tmp_path)
     shutil.rmtree(tree / "docs")
     ok("a", "p.zpaq", "tree", cwd=tmp_path)
-    res = ok("purge", "p.zpaq", "--to", "one.zpaq", "--until", "1", "-m", "2", cwd=tmp_path)
+    res = ok("purge", "p.zpaq", "-o", "one.zpaq", "--until", "1", "-m", "2", cwd=tmp_path)
     assert res.lines[0].startswith("one.zpaq: version 1 of p.zpaq (8 files), ")
     assert zpaq_versions("one.zpaq", cwd=tmp_path) == 1
     zpaq("x", "one.zpaq", "-to", "out", cwd=tmp_path)
     assert {k: v for k, v in snapshot(tmp_path / "out/tree").items() if v[0] != "dir"} == {
         k: v for k, v in want.items() if v[0] != "dir"
     }
-    again = imli("purge", "p.zpaq", "--to", "one.zpaq", cwd=tmp_path)
+    again = imli("purge", "p.zpaq", "-o", "one.zpaq", cwd=tmp_path)
     assert again.code == 1 and again.errors == [
         "imli: error: one.zpaq: already exists (use --force to overwrite)"
     ]
-    ok("purge", "p.zpaq", "--to", "one.zpaq", "-f", cwd=tmp_path)
+    ok("purge", "p.zpaq", "-o", "one.zpaq", "-f", cwd=tmp_path)
     assert "tree/docs/readme.txt" not in zpaq_list("one.zpaq", cwd=tmp_path)
     assert [p.name for p in tmp_path.iterdir() if "everybit-tmp" in p.name] == []

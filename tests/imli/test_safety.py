@@ -49,7 +49,7 @@ HOSTILE = [
 def test_hostile_names_are_refused_or_kept_inside(tmp_path):
     craft(tmp_path / "hostile.zpaq", HOSTILE)
     (tmp_path / "out").mkdir()
-    res = imli("x", "hostile.zpaq", "--to", "out", cwd=tmp_path)
+    res = imli("x", "hostile.zpaq", "-o", "out", cwd=tmp_path)
     assert res.code == 1
     assert sorted(res.errors) == [
         "imli: error: '../evil.txt': unsafe name in archive (refused)",
@@ -75,7 +75,7 @@ def test_names_through_symbolic_links_are_refused(tmp_path):
     (out / "link").symlink_to(outside)
     (out / "victim").symlink_to(outside / "victim")
     craft(tmp_path / "s.zpaq", [("link/passwd", b"pwned\n"), ("victim", b"pwned\n"), ("fine.txt", b"ok\n")])
-    res = imli("x", "s.zpaq", "--to", "out", "-f", cwd=tmp_path)
+    res = imli("x", "s.zpaq", "-o", "out", "-f", cwd=tmp_path)
     assert res.code == 1
     assert len(res.errors) == 2 and all("symbolic link" in line for line in res.errors)
     assert sorted(p.name for p in outside.iterdir()) == ["victim"]
@@ -89,14 +89,14 @@ def test_existing_files_need_force_and_are_replaced_atomically(tmp_path):
     ok("a", "o.zpaq", "t", cwd=tmp_path)
     out = tmp_path / "out"
     write(out, "t/a.txt", b"local edit\n")
-    res = imli("x", "o.zpaq", "--to", "out", cwd=tmp_path)
+    res = imli("x", "o.zpaq", "-o", "out", cwd=tmp_path)
     assert res.code == 1
     assert res.errors == ["imli: error: out/t/a.txt: already exists (use --force to overwrite)"]
     assert (out / "t/a.txt").read_bytes() == b"local edit\n"
     assert (out / "t/b.txt").read_bytes() == b"archived too\n"  # the others are still extracted
 
     os.link(out / "t/a.txt", tmp_path / "alias")  # a second name for the old file's inode
-    ok("x", "o.zpaq", "--to", "out", "-f", cwd=tmp_path)
+    ok("x", "o.zpaq", "-o", "out", "-f", cwd=tmp_path)
     assert (out / "t/a.txt").read_bytes() == b"archived\n"
     assert (tmp_path / "alias").read_bytes() == b"local edit\n"  # replaced by rename, never rewritten
     assert no_temp_files(tmp_path)
@@ -104,7 +104,7 @@ def test_existing_files_need_force_and_are_replaced_atomically(tmp_path):
 
 def test_set_id_bits_are_not_restored(tmp_path):
     craft(tmp_path / "suid.zpaq", [("tool", b"#!/bin/sh\n")], attr=b"u" + (0o104755).to_bytes(2, "little"))
-    ok("x", "suid.zpaq", "--to", "out", cwd=tmp_path)
+    ok("x", "suid.zpaq", "-o", "out", cwd=tmp_path)
     assert (tmp_path / "out/tool").stat().st_mode & 0o7777 == 0o755
 
 

@@ -10,7 +10,7 @@ import pytest
 from everybit.common.errors import UsageError
 from everybit.imli.archive import Archive
 from everybit.imli.blocks import BlockError, header_memory, iter_blocks
-from everybit.imli.sandbox import Budget, BudgetError, WorkerPool, parse_size
+from everybit.imli.sandbox import Budget, BudgetError, WorkerPool
 from tests.imli.util import text, write
 
 
@@ -78,13 +78,6 @@ def test_budget_rules():
     assert Budget().max_memory <= 1 << 30
     with pytest.raises(UsageError):
         Budget(block_timeout=0)
-    assert parse_size("2G") == 2 << 30
-    assert parse_size("512m") == 512 << 20
-    assert parse_size("64KiB") == 64 << 10
-    assert parse_size("1000") == 1000
-    for bad in ("", "G", "-1M", "lots", "1e30T"):
-        with pytest.raises(UsageError):
-            parse_size(bad)
 
 
 def _job(kind: str) -> object:

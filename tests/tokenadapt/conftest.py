@@ -66,14 +66,11 @@ def tiny_llama(tok, tied=True, seed=0):
 @pytest.fixture(scope="session")
 def target_tok(corpus, tmp_path_factory):
     """A small supertok tokenizer folder (vocab 800, SmolLM2's chat specials kept as bos/eos)."""
-    from everybit.supertok import TrainConfig
-    from everybit.supertok.folder import save
-    from everybit.supertok.training import timed_train
+    from everybit import supertok
 
     specials = {"bos": "<|im_start|>", "eos": "<|im_end|>", "pad": "<|pad|>"}
-    cfg = TrainConfig(vocab_size=800, specials=specials)
-    tok, record = timed_train(corpus, cfg)
-    return save(tok, tmp_path_factory.mktemp("target") / "st800", specials, record)
+    tok = supertok.train(corpus, vocab_size=800, specials=specials)
+    return supertok.save(tok, tmp_path_factory.mktemp("target") / "st800", specials)
 
 
 def tiny_gemma3(tok, seed=0):

@@ -7,6 +7,7 @@ import time
 import pytest
 import torch
 
+from everybit.common.errors import InputError
 from everybit.tokenadapt import heal as healing
 from everybit.tokenadapt.heal import TRAIN_MODES, heal, split_held_out, tokenize
 from everybit.tokenadapt.models import layout
@@ -209,7 +210,7 @@ def test_errors(adapted, kw, message):
 def test_too_short_a_text_is_a_clear_error(adapted):
     model, tok, ids = fresh(adapted)
     before, flags = snapshot(model), [p.requires_grad for p in model.parameters()]
-    with pytest.raises(ValueError, match=r"healing text too short: \d+ tokens to train on, need at least"):
+    with pytest.raises(InputError, match=r"healing text too short: \d+ tokens to train on, need at least"):
         heal(model, tok, ids, TEXT * 2, 3, seq_len=256)
     assert not changed(before, model) and [p.requires_grad for p in model.parameters()] == flags  # untouched
 

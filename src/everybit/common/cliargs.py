@@ -31,7 +31,7 @@ def parse_size(text: str) -> int:
 
 def size_type(lo: int = 0, hi: int | None = None, *, power_of_two: bool = False) -> Callable[[str], int]:
     """An argparse ``type=`` for a size in [lo, hi] (binary suffixes), optionally a power of two."""
-    span = f"{_human(lo)}..{_human(hi)}" if hi is not None else f">= {_human(lo)}"
+    span = f"in {_human(lo)}..{_human(hi)}" if hi is not None else f"of at least {_human(lo)}"
 
     def parse(text: str) -> int:
         try:
@@ -40,7 +40,7 @@ def size_type(lo: int = 0, hi: int | None = None, *, power_of_two: bool = False)
             raise argparse.ArgumentTypeError(str(exc)) from None
         if size < lo or (hi is not None and size > hi) or (power_of_two and size & (size - 1)):
             kind = "a power of two" if power_of_two else "a size"
-            raise argparse.ArgumentTypeError(f"must be {kind} in {span}, not {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {kind} {span}, not {text!r}")
         return size
 
     return parse
@@ -96,8 +96,11 @@ def add_json(parser: argparse.ArgumentParser, what: str = "the result") -> None:
 
 
 def refuse_existing(path: Path, force: bool) -> None:
-    """The charter's rule for an output that exists: exit 1 with one line, unless ``-f/--force``."""
-    if path.exists() and not force:
+    """The charter's rule for an output that exists: exit 1 with one line, unless ``-f/--force``.
+
+    An empty folder is not in the way: a verb that fills a folder may fill it."""
+    empty_dir = path.is_dir() and not any(path.iterdir())
+    if path.exists() and not empty_dir and not force:
         raise OutputError(f"{path}: already exists (use --force to overwrite)")
 
 
@@ -138,14 +141,19 @@ def split_leading(items: Sequence[str], is_lead: Callable[[str], bool]) -> tuple
     return list(items[:n]), list(items[n:])
 
 
-def verb_parsers(parser: argparse.ArgumentParser) -> Callable[[str, str], argparse.ArgumentParser]:
+def verb_parsers(
+    parser: argparse.ArgumentParser, parser_class: type[argparse.ArgumentParser] | None = None
+) -> Callable[[str, str], argparse.ArgumentParser]:
     """Subcommands (`TOOL VERB ...`), each with -q/--quiet and -v/--verbose.
 
-    Returns `verb(name, summary) -> its parser`."""
+    Returns `verb(name, summary) -> its parser`; ``parser_class`` (default: the tool parser's class) builds
+    the verbs' parsers."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes")
     common.add_argument("-v", "--verbose", action="store_true", help="more detail on what is done")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="VERB", required=True, parser_class=parser_class or type(parser)
+    )
 
     def verb(name: str, summary: str) -> argparse.ArgumentParser:
         return verbs.add_parser(
@@ -160,6 +168,13 @@ def add_table_outputs(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--csv", type=Path, metavar="OUT", help="also write the table as CSV")
     parser.add_argument("--chart", type=Path, metavar="OUT.png", help=f"also draw {what} as a bar chart")
     add_force(parser, "--csv/--chart outputs")
+
+
+def check_table_outputs(args: argparse.Namespace) -> None:
+    """Refuse existing --csv/--chart outputs before the work, not after minutes of it."""
+    for path in (args.csv, args.chart):
+        if path:
+            refuse_existing(path, args.force)
 
 
 def write_table_outputs(args: argparse.Namespace, table: Any, chart: Any) -> None:

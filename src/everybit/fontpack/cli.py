@@ -3,12 +3,13 @@
     fontpack compress IN [-o OUT.fpk] [--mode best|rle|cells|sheet] [--grid WxH[+X+Y]] [--cols N]
                          [--threshold N]
     fontpack decompress IN.fpk [-o OUT.png]
-    fontpack info IN...                      (an image or font: what is detected; a .fpk: what it holds)
+    fontpack info IN...                      (an image or font: what is detected; a .fpk: its header)
     fontpack glyphs IN.fpk [-o DIR]          (one PNG per glyph: 0041-U+0041.png)
     fontpack export IN.fpk [-o OUT.bdf]      (a BDF font; codepoints and metrics kept when IN was a font)
 
-Outputs are written atomically and never overwritten without ``-f``. Notes go to stderr (``-q`` silences
-them); ``info`` prints to stdout.
+Options follow docs/cli.md: ``-o/--output FILE`` (``-o/--out DIR`` for glyphs), ``-f/--force``, ``-q``,
+``-v``. Outputs are written atomically and an existing one is refused (exit 1) without ``-f``. Notes go
+to stderr (``-q`` silences them, ``-v`` adds one line per glyph image written); ``info`` prints to stdout.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from everybit.common import atomic_write_bytes
+from everybit.common.cliargs import (
+    add_force,
+    add_output_dir,
+    add_output_file,
+    deprecated_alias,
+    refuse_existing,
+    verb_parsers,
+)
 from everybit.common.errors import InputError, OutputError, UsageError
 
 
@@ -37,21 +46,14 @@ def _int_range(lo: int, hi: int, what: str) -> Any:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="no notes or warnings on stderr")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verb = verb_parsers(parser)
     parser.set_defaults(prog=parser.prog)
-
-    def verb(name: str, summary: str) -> argparse.ArgumentParser:
-        return verbs.add_parser(
-            name, parents=[common], help=summary, description=summary, prog=f"{parser.prog} {name}"
-        )
 
     c = verb("compress", "an image or bitmap font to a .fpk file")
     c.add_argument(
         "input", metavar="IN", help="glyph sheet (PNG, BMP, GIF, ...) or font (PSF, BDF, PCF, .hex)"
     )
-    c.add_argument("-o", "--output", metavar="OUT", help="output file (default: IN with suffix .fpk)")
+    add_output_file(c, help="output file (default: IN with suffix .fpk)")
     c.add_argument(
         "--mode",
         choices=["best", "rle", "cells", "sheet"],
@@ -73,16 +75,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="gray >= N is white (default: Otsu's threshold)",
     )
-    c.add_argument("-f", "--force", action="store_true", help="overwrite OUT")
+    add_force(c, "FILE")
     c.set_defaults(func=run_compress)
 
     d = verb("decompress", "a .fpk file to a 1-bit PNG of the sheet")
     d.add_argument("input", metavar="IN.fpk")
-    d.add_argument("-o", "--output", metavar="OUT", help="output image (default: IN with suffix .png)")
-    d.add_argument("-f", "--force", action="store_true", help="overwrite OUT")
+    add_output_file(d, help="output image (default: IN with suffix .png)")
+    add_force(d, "FILE")
     d.set_defaults(func=run_decompress)
 
-    i = verb("info", "grid, cells and sizes of images, fonts or .fpk files")
+    i = verb("info", "grid, cells and sizes of images or fonts, or what a .fpk file's header says")
     i.add_argument("inputs", metavar="IN", nargs="+")
     i.add_argument("--grid", metavar="WxH[+X+Y]", help="use this grid instead of detecting (images)")
     i.add_argument("--cols", type=_int_range(1, 1 << 20, "--cols"), metavar="N", help="as for compress")
@@ -91,17 +93,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     g = verb("glyphs", "one PNG per glyph of a .fpk file")
     g.add_argument("input", metavar="IN.fpk")
-    g.add_argument(
-        "-o", "--output", metavar="DIR", help="output folder (default: IN without suffix + -glyphs)"
-    )
+    add_output_dir(g, help="output folder (default: IN without suffix + -glyphs)")
+    deprecated_alias(g, "--output", dest="out", new="-o/--out", type=Path)
     g.add_argument("--all", action="store_true", help="blank cells too")
-    g.add_argument("-f", "--force", action="store_true", help="overwrite files in DIR")
+    add_force(g, "files in DIR")
     g.set_defaults(func=run_glyphs)
 
     e = verb("export", "a .fpk file to a BDF font")
     e.add_argument("input", metavar="IN.fpk")
-    e.add_argument("-o", "--output", metavar="OUT", help="output font (default: IN with suffix .bdf)")
-    e.add_argument("-f", "--force", action="store_true", help="overwrite OUT")
+    add_output_file(e, help="output font (default: IN with suffix .bdf)")
+    add_force(e, "FILE")
     e.set_defaults(func=run_export)
 
 
@@ -142,7 +143,7 @@ def _png(image: Any) -> bytes:
     return buf.getvalue()
 
 
-def _same_file(src: str, dst: str) -> None:
+def _same_file(src: str, dst: str | Path) -> None:
     s, d = Path(src), Path(dst)
     if d.exists() and s.exists() and s.resolve() == d.resolve():
         raise InputError(f"{src}: input and output are the same file")
@@ -159,13 +160,12 @@ def run_compress(args: argparse.Namespace) -> None:
     from everybit.fontpack.format import encode_sheet, resolve_grid
     from everybit.fontpack.sheet import load_sheet
 
-    out = args.output or str(_base(args.input).with_suffix(".fpk"))
+    out = args.output or _base(args.input).with_suffix(".fpk")
     _same_file(args.input, out)
-    if not args.force and Path(out).exists():
-        raise OutputError(f"{out}: already exists (use --force to overwrite)")
+    refuse_existing(out, args.force)
     sheet = load_sheet(args.input, args.threshold, args.cols)
     if sheet.grid is not None and args.threshold is not None:
-        raise UsageError("--threshold applies to images; a font is already black and white")
+        raise UsageError(f"{args.input}: --threshold applies to images; a font is already black and white")
     det = resolve_grid(sheet, args.grid, args.cols if sheet.grid is None else None)
     if sheet.gray_rounded:
         _note(
@@ -177,7 +177,7 @@ def run_compress(args: argparse.Namespace) -> None:
     atomic_write_bytes(out, blob, overwrite=args.force)
     from everybit.fontpack.format import read_header
 
-    header, _ = read_header(blob, out)
+    header, _ = read_header(blob, str(out))
     raw = (sheet.width * sheet.height + 7) // 8
     _note(
         args,
@@ -188,10 +188,9 @@ def run_compress(args: argparse.Namespace) -> None:
 
 
 def run_decompress(args: argparse.Namespace) -> None:
-    out = args.output or str(_base(args.input).with_suffix(".png"))
+    out = args.output or _base(args.input).with_suffix(".png")
     _same_file(args.input, out)
-    if not args.force and Path(out).exists():
-        raise OutputError(f"{out}: already exists (use --force to overwrite)")
+    refuse_existing(out, args.force)
     decoded, size = _read_fpk(args.input)
     png = _png(decoded.image())
     atomic_write_bytes(out, png, overwrite=args.force)
@@ -281,11 +280,13 @@ def _info_sheet(path: str, args: argparse.Namespace) -> None:
 
 
 def _info_fpk(path: str) -> None:
-    decoded, size = _read_fpk(path)
-    h = decoded.header
+    """What the header says; the payload is neither read nor checked, so any file takes milliseconds."""
+    from everybit.fontpack.format import read_file_header
+
+    h, size = read_file_header(path, path)
     g = h.grid
     rows: list[tuple[str, Any]] = [
-        ("file", f"{path}: {size:,} bytes, fontpack version {h.version}, mode {h.mode}, CRC-32 OK"),
+        ("file", f"{path}: {size:,} bytes, fontpack version {h.version}, mode {h.mode} (not decoded)"),
         (
             "sheet",
             f"{h.width}x{h.height}, ink {'dark' if h.ink_dark else 'light'}, threshold {h.threshold}, "
@@ -328,40 +329,37 @@ def run_glyphs(args: argparse.Namespace) -> None:
     from everybit.fontpack.sheet import to_image
 
     decoded, _ = _read_fpk(args.input)
-    out = Path(args.output) if args.output else Path(str(_base(args.input)) + "-glyphs")
+    out = args.out or Path(str(_base(args.input)) + "-glyphs")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     cells = decoded.cells()
     meta = decoded.meta
     codepoints = meta.codepoints if meta is not None else []
     unicode = meta.is_unicode if meta is not None else True
-    written = 0
     jobs = []
     for i in range(len(cells)):
         cp = codepoints[i] if i < len(codepoints) else None
         if not (args.all or cells[i].any() or cp is not None):
             continue
         jobs.append((out / glyph_name(i, len(cells), cp, unicode), i))
-    if not args.force:
-        clash = next((p for p, _ in jobs if p.exists()), None)
-        if clash is not None:
-            raise OutputError(f"{clash}: already exists (use --force to overwrite)")
+    for path, _ in jobs:
+        refuse_existing(path, args.force)
     out.mkdir(parents=True, exist_ok=True)
     for path, i in jobs:
         atomic_write_bytes(
             path, _png(to_image(cells[i], decoded.header.ink_dark)), overwrite=True, fsync=False
         )
-        written += 1
-    _note(args, f"{args.input}: {written:,} glyph images in {out}")
+        if args.verbose:
+            _note(args, f"> {path}")
+    _note(args, f"{args.input}: {len(jobs):,} glyph images in {out}")
 
 
 def run_export(args: argparse.Namespace) -> None:
     from everybit.fontpack.fonts import font_from_cells, write_bdf
 
-    out = args.output or str(_base(args.input).with_suffix(".bdf"))
+    out = args.output or _base(args.input).with_suffix(".bdf")
     _same_file(args.input, out)
-    if not args.force and Path(out).exists():
-        raise OutputError(f"{out}: already exists (use --force to overwrite)")
+    refuse_existing(out, args.force)
     decoded, _ = _read_fpk(args.input)
     cells = list(decoded.cells())
     font = font_from_cells(cells, decoded.meta, _base(args.input).name)

@@ -33,6 +33,7 @@ __all__ = [
     "FontpackError",
     "decode_bitmap",
     "decode_bitmaps",
+    "decode_bitmaps_flat",
     "encode_bitmap",
     "encode_bitmaps",
 ]
@@ -80,6 +81,12 @@ def decode_bitmaps(data: bytes, shapes: Sequence[tuple[int, int]]) -> list[Bitma
     """The bitmaps of an ``encode_bitmaps`` stream, given their (height, width) shapes; bool arrays."""
     arr = _shape_array(shapes)
     return _split(decode_list(data, arr), arr)
+
+
+def decode_bitmaps_flat(data: bytes, shapes: Sequence[tuple[int, int]] | npt.ArrayLike) -> Bitmap:
+    """The pixels of an ``encode_bitmaps`` stream as one flat bool array, bitmap after bitmap, row-major:
+    no object per bitmap, for a caller that may get millions of them."""
+    return np.frombuffer(decode_list(data, _shape_array(shapes)), dtype=np.bool_)
 
 
 def encode_bitmap(bitmap: npt.ArrayLike, *, period: int | None = None) -> bytes:

@@ -540,9 +540,10 @@ def _pcf_bitmaps(data: bytes, offset: int, metrics: list, label: str) -> list[np
     sizes = r.array("i4", 4)
     pad = 1 << (r.format & 3)
     unit = 1 << ((r.format >> 4) & 3)
-    blob = np.frombuffer(data, np.uint8, int(sizes[r.format & 3]), r.pos) if sizes[r.format & 3] > 0 else None
-    if blob is None or r.pos + int(sizes[r.format & 3]) > len(data):
-        raise InputError(f"{label}: PCF bitmap data truncated")
+    size = int(sizes[r.format & 3])
+    if not 0 < size <= len(data) - r.pos:
+        raise InputError(f"{label}: PCF bitmap data truncated ({size:,} bytes declared at offset {r.pos})")
+    blob = np.frombuffer(data, np.uint8, size, r.pos)
     msb_bits = bool(r.format & 8)
     if msb_bits != r.big and unit > 1:  # bytes of each scan unit stored in the other order
         blob = blob[: len(blob) - len(blob) % unit].reshape(-1, unit)[:, ::-1].ravel()

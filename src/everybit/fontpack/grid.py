@@ -125,16 +125,29 @@ class Grid:
             .reshape(self.cells, self.cell_h, self.cell_w)
         )
 
-    def cell_mask(self, height: int, width: int) -> np.ndarray:
-        """True on every pixel some cell covers."""
+    def cell_view(self, sheet: np.ndarray) -> np.ndarray:
+        """The cells of ``sheet`` as a writable view (rows, cell_h, cols, cell_w): cell (r, c) is
+        ``view[r, :, c, :]``. Writing to it draws on the sheet, with no array of cells in between."""
+        sy, sx = sheet.strides
+        return np.lib.stride_tricks.as_strided(
+            sheet[self.y0 :, self.x0 :],
+            shape=(self.rows, self.cell_h, self.cols, self.cell_w),
+            strides=((self.cell_h + self.gap_y) * sy, sy, (self.cell_w + self.gap_x) * sx, sx),
+        )
+
+    def covered(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) some cell covers: pixel (y, x) is in a cell if both rows[y] and cols[x]."""
         ys, xs = self._indices()
-        mask = np.zeros((height, width), dtype=bool)
         rows = np.zeros(height, bool)
         cols = np.zeros(width, bool)
         rows[ys] = True
         cols[xs] = True
-        mask[np.ix_(rows, cols)] = True
-        return mask
+        return rows, cols
+
+    def cell_mask(self, height: int, width: int) -> np.ndarray:
+        """True on every pixel some cell covers."""
+        rows, cols = self.covered(height, width)
+        return rows[:, None] & cols[None, :]
 
     def assemble(
         self, cells: np.ndarray, height: int, width: int, residual: np.ndarray | None = None

@@ -48,9 +48,11 @@ def to_image(ink: np.ndarray, ink_dark: bool) -> Any:
     """A PIL image of mode "1" (white = 255) from an ink bitmap."""
     from PIL import Image
 
-    light = ~ink if ink_dark else ink
+    packed = np.packbits(ink, axis=1)  # inverted packed rather than before: 1/8 of the memory
+    if ink_dark:
+        np.invert(packed, out=packed)  # the padding bits at the rows' ends are ignored
     h, w = ink.shape
-    return Image.frombytes("1", (w, h), np.packbits(light, axis=1).tobytes())
+    return Image.frombytes("1", (w, h), packed.tobytes())
 
 
 def otsu(hist: np.ndarray) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from everybit.common import varint
 from everybit.common.errors import CorruptDataError
 
 from . import coder
@@ -70,26 +71,11 @@ def dequantize(q: np.ndarray, steps: np.ndarray, shape: tuple[int, ...]) -> np.n
     return (q.astype(np.float64) * s).reshape(shape)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 28:
-            raise CorruptDataError("imgkan: bad header (size field)")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
+    try:
+        return varint.decode(data, pos, max_bytes=5)  # 35 bits: more than any image side or seed
+    except varint.VarintError:
+        raise CorruptDataError("imgkan: bad header (size field)") from None
 
 
 def pack(p: Payload) -> bytes:
@@ -97,7 +83,7 @@ def pack(p: Payload) -> bytes:
     flags = (_FLAG_REFINE if a.refine else 0) | (_FLAG_PER_CHANNEL if p.per_channel else 0)
     fixed = (KINDS.index(a.kind), a.channels, p.bits, flags, a.hidden, a.depth, a.blocks, a.psi_dim,
              a.fourier, a.levels, a.fourier_scale)  # fmt: skip
-    sizes = _varint(a.height) + _varint(a.width) + _varint(a.seed)
+    sizes = varint.encode(a.height, a.width, a.seed)
     header = MAGIC + bytes([VERSION]) + sizes + _FIXED.pack(*fixed)
     steps = b"".join(s.astype("<f2").tobytes() for s in p.steps)
     body = header + steps + coder.encode_planes(list(p.weights) + list(p.grids))

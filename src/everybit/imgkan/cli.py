@@ -1,18 +1,22 @@
 """The ``imgkan`` command (also ``everybit imgkan``): encode, decode, eval, info.
 
-    imgkan encode IN [-o OUT.ikan] [--bpp B | --size BYTES] [--roi x1,y1,x2,y2[:w]]... [--roi-mask MASK[:w]]
+    imgkan encode IN [-o OUT.ikan] [--bpp B | --size SIZE] [--roi x1,y1,x2,y2[:w]]... [--roi-mask MASK[:w]]
                      [--roi-detector module:function] [--kind ka|siren] [--iters N] [--bits 4..12]
                      [--per-channel] [--l1 W] [--ssim W] [--perceptual W --vgg PATH] [--adversarial W]
-                     [--seed N]
+                     [--seed N] [-T N]
     imgkan decode IN.ikan [-o OUT.png]
-    imgkan eval IN [--bpp B | --size BYTES] [fit options as for encode] [--csv F] [--json F] [--chart F]
+    imgkan eval IN [--bpp B | --size SIZE] [fit options as for encode] [--json] [--json-out F] [--csv F]
+                   [--chart F]
     imgkan info IN.ikan...
 
 Encoding fits a small network to the image (seconds to minutes; a progress bar shows on a terminal);
-the default budget is 0.3 bits per pixel. ``eval`` fits the image the same way, then compares the file
-with JPEG (the smallest file at least as large), WebP and JPEG XL (the largest files at most as large).
-Outputs are written atomically and never overwritten without ``-f``. Notes go to stderr (``-q``
-silences them and the progress bar); ``eval`` and ``info`` print to stdout.
+the default budget is 0.3 bits per pixel, or ``--size`` bytes (``2k`` = 2,048: suffixes are powers of
+1024). ``eval`` fits the image the same way, then compares the file with JPEG (the smallest file at
+least as large), WebP and JPEG XL (the largest files at most as large); it prints a table, or with
+``--json`` the results as JSON and nothing else. Options follow docs/cli.md; the old ``eval --json
+FILE.json`` still writes FILE.json for one release, with a warning (``--json-out`` is the new spelling).
+Outputs are written atomically and an existing one is refused (exit 1) without ``-f``. Notes go to
+stderr (``-q`` silences them and the progress bar).
 """
 
 from __future__ import annotations
@@ -83,8 +87,44 @@ def _detector(text: str) -> str:
 # ---------------------------------------------------------------- parser
 
 
+def old_json_spelling(prog: str, words: list[str]) -> list[str]:
+    """``words`` with eval's old ``--json FILE`` (``--json-out FILE`` now, kept one release) rewritten, with
+    a deprecation warning. ``--json`` is now a flag that may come before IN, so the word after it is the
+    old spelling's FILE only when it ends in .json (``--json=FILE``: always)."""
+    out: list[str] = []
+    for i, word in enumerate(words):
+        if word == "--":
+            return out + words[i:]
+        if word.startswith("--json="):
+            out.append("--json-out=" + word.removeprefix("--json="))
+        elif out[-1:] == ["--json"] and word.lower().endswith(".json"):
+            out[-1] = "--json-out=" + word
+        else:
+            out.append(word)
+            continue
+        print(
+            f"{prog}: warning: --json FILE is deprecated, use --json-out FILE "
+            "(the old spelling goes in the next release)",
+            file=sys.stderr,
+        )
+    return out
+
+
+def _verb_parser(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
+    """The verbs' parser class: ``base`` that reads the old ``--json FILE`` first (``old_json_spelling``)."""
+
+    class VerbParser(base):  # type: ignore[valid-type, misc]
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            if args is not None:
+                args = old_json_spelling(self.prog, list(args))
+            return super().parse_known_args(args, namespace)
+
+    return VerbParser
+
+
 def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """The rate, ROI and training options shared by encode and eval."""
+    from everybit.common.cliargs import add_threads, size_type
     from everybit.imgkan.arch import KINDS
     from everybit.imgkan.bitstream import MAX_BITS, MIN_BITS
     from everybit.imgkan.options import FitOptions
@@ -99,7 +139,7 @@ def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"at most B bits per pixel (default {DEFAULT_BPP})",
     )
     rate.add_argument(
-        "--size", type=_number(int, "--size", 1), metavar="BYTES", help="at most BYTES bytes instead"
+        "--size", type=size_type(1), metavar="SIZE", help="at most SIZE bytes instead (e.g. 2500, 4k)"
     )
     g = parser.add_argument_group("region of interest (where to spend the bits)")
     g.add_argument(
@@ -171,33 +211,32 @@ def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--seed", type=_number(int, "--seed", 0), default=defaults.seed, metavar="N", help="training seed"
     )
+    add_threads(g, "training (torch's intra-op threads)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from everybit.common.cliargs import add_table_outputs, verb_parsers
+    from everybit.common.cliargs import add_force, add_json, add_output_file, add_table_outputs, verb_parsers
 
-    verb = verb_parsers(parser)
     parser.set_defaults(prog=parser.prog)
+    verb = verb_parsers(parser, _verb_parser(type(parser)))  # its class keeps eval's old --json FILE
 
     e = verb("encode", "fit an image and write it as a .ikan file")
     e.add_argument("input", metavar="IN", help="image (PNG, JPEG, ...); gray stays gray, alpha is dropped")
-    e.add_argument("-o", "--output", metavar="OUT", help="output file (default: IN with suffix .ikan)")
-    e.add_argument("-f", "--force", action="store_true", help="overwrite OUT")
+    add_output_file(e, help="output file (default: IN with suffix .ikan)")
+    add_force(e, "FILE")
     _add_fit_arguments(e)
     e.set_defaults(func=run_encode)
 
     d = verb("decode", "a .ikan file to an image")
     d.add_argument("input", metavar="IN.ikan")
-    d.add_argument(
-        "-o", "--output", metavar="OUT", help="output image, format by suffix (default: IN with suffix .png)"
-    )
-    d.add_argument("-f", "--force", action="store_true", help="overwrite OUT")
+    add_output_file(d, help="output image, format by suffix (default: IN with suffix .png)")
+    add_force(d, "FILE")
     d.set_defaults(func=run_decode)
 
     v = verb("eval", "fit an image, then compare with JPEG, WebP and JPEG XL at the same size")
     v.add_argument("input", metavar="IN", help="image (PNG, ...)")
+    add_json(v, "the results (and not the table)")
     add_table_outputs(v, "PSNR by codec")
-    v.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
     _add_fit_arguments(v)
     v.set_defaults(func=run_eval)
 
@@ -314,6 +353,10 @@ def _fit(args: argparse.Namespace) -> tuple[Any, Any, float]:
     if roi is not None:
         opts = replace(opts, roi=roi)
     bpp = args.bpp if args.bpp is not None or args.size is not None else DEFAULT_BPP
+    if args.threads:  # 0: torch's own choice, every core
+        import torch
+
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     result = fit_image(pixels, bpp=bpp, size=args.size, kind=args.kind, options=opts)
     return pixels, result, time.perf_counter() - start
@@ -415,6 +458,37 @@ def _finite(x: float) -> float | None:
     return round(x, 4) if math.isfinite(x) else None
 
 
+def _eval_doc(
+    args: argparse.Namespace, pixels: Any, result: Any, seconds: float, head: dict, rows: list[list[Any]]
+) -> dict[str, Any]:
+    return {
+        "image": str(args.input),
+        "width": int(pixels.shape[1]),
+        "height": int(pixels.shape[0]),
+        "channels": 1 if pixels.ndim == 2 else 3,
+        "fit": {"steps": result.steps, "seconds": round(seconds, 3), "header": head},
+        "rows": [
+            {
+                "codec": r[0],
+                "bytes": r[1],
+                "bpp": r[2],
+                "psnr": _finite(r[3]) if r[3] is not None else None,
+                "ssim": r[4],
+                "setting": r[5],
+            }
+            for r in rows
+        ],
+    }
+
+
+def _write_table_files(args: argparse.Namespace, table: Any, chart: Any) -> None:
+    """--csv and --chart, without printing the table (stdout holds the JSON)."""
+    if args.csv:
+        atomic_write_bytes(args.csv, table.to_csv().encode(), overwrite=args.force)
+    if args.chart:
+        chart.save_png(args.chart)  # refused before the fit if it existed (_check_output)
+
+
 def run_eval(args: argparse.Namespace) -> None:
     from everybit.common.cliargs import write_table_outputs
     from everybit.common.report import Chart, Series, Table
@@ -422,7 +496,7 @@ def run_eval(args: argparse.Namespace) -> None:
     from everybit.imgkan.anchors import _imagecodecs, compare_at
     from everybit.imgkan.metrics import psnr, ssim
 
-    for extra in (args.csv, args.chart, args.json):
+    for extra in (args.csv, args.chart, args.json_out):
         _check_output(args.input, extra, args.force)
     _imagecodecs("webp")  # a missing anchor fails now, not after minutes of fitting
     _imagecodecs("jpegxl")
@@ -465,25 +539,12 @@ def run_eval(args: argparse.Namespace) -> None:
         kind="bar",
         ylabel="PSNR dB (higher is better)",
     )
+    text = json.dumps(_eval_doc(args, pixels, result, seconds, head, rows), indent=2) + "\n"
+    if args.json_out:
+        atomic_write_bytes(args.json_out, text.encode(), overwrite=args.force)
     if args.json:
-        doc = {
-            "image": str(args.input),
-            "width": int(pixels.shape[1]),
-            "height": int(pixels.shape[0]),
-            "channels": 1 if pixels.ndim == 2 else 3,
-            "fit": {"steps": result.steps, "seconds": round(seconds, 3), "header": head},
-            "rows": [
-                {
-                    "codec": r[0],
-                    "bytes": r[1],
-                    "bpp": r[2],
-                    "psnr": _finite(r[3]) if r[3] is not None else None,
-                    "ssim": r[4],
-                    "setting": r[5],
-                }
-                for r in rows
-            ],
-        }
-        atomic_write_bytes(args.json, (json.dumps(doc, indent=2) + "\n").encode(), overwrite=args.force)
-    write_table_outputs(args, table, chart)
+        print(text, end="")  # and nothing else on stdout: the table goes only to --csv
+        _write_table_files(args, table, chart)
+    else:
+        write_table_outputs(args, table, chart)
     _note(args, f"{args.input}: fitted in {seconds:.1f} s ({result.steps:,} steps)")

@@ -433,7 +433,7 @@ class Archive:
         regular = sorted((e for e in files.values() if not e.is_dir), key=lambda e: (e.fragments[:1], e.path))
         target = Archive(to, self.key)
         if target.path.exists():
-            raise UsageError(f"{target.path}: already exists")
+            raise OutputError(f"{target.path}: already exists")
         date = max(v.date for v in journal.versions)
         failed = ExtractResult()
         with self._reader() as fp, _TransactionWriter(target, Journal(), date, method, 0, {}) as writer:
@@ -490,7 +490,7 @@ class Archive:
             raise InputError(f"{self.path}: no version to keep")
         target = Archive(to, self.key)
         if target.path.exists():
-            raise UsageError(f"{target.path}: already exists")
+            raise OutputError(f"{target.path}: already exists")
         hashes: dict[bytes, int] = {}  # over the new archive: a kept version costs only what is new
         before: dict[str, Entry] = {}
         with self._reader() as fp:

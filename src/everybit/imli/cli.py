@@ -4,20 +4,23 @@ Verbs, with zpaq's one-letter aliases::
 
     add (a) ARCHIVE PATH... [-m 0..5] [-T N]     append a version: changed files, and deletions of
                                                  files gone from under PATH
-    extract (x) ARCHIVE [PATH...] [--to DIR] [--until N|DATE] [-f] [-T N]
+    extract (x) ARCHIVE [PATH...] [-o DIR] [--until N|DATE] [-f] [-T N]
     list (l) ARCHIVE [PATH...] [--until N|DATE] [--all] [--json]
     test (t, check) ARCHIVE [--json] [-T N]     decode everything, check every SHA-1
     compare (c) ARCHIVE PATH...                  what differs between disk and the latest version
     delete (d) ARCHIVE PATH...                   a new version without the files under PATH
-    purge ARCHIVE --to NEW [--until N|DATE] [-m 0..5]   copy one version into a new archive
+    purge ARCHIVE -o NEW [--until N|DATE] [-m 0..5]     copy one version into a new archive
     versions ARCHIVE [--json]                    the transactions: date, files added/deleted, size
     diff ARCHIVE V1 [V2] [--json]                files added (+), removed (-), changed (~) from
                                                  version V1 to V2 (default: the latest)
-    prune ARCHIVE --to NEW --keep-{last,daily,weekly,monthly,yearly} N... [-m 0..5] [-T N] [-f]
+    prune ARCHIVE -o NEW --keep-{last,daily,weekly,monthly,yearly} N... [-m 0..5] [-T N] [-f]
           [-n|--dry-run] [--list]                 a new archive with the versions borg's rules keep
 
 Every verb takes ``--key [KEY]`` (zpaq ``-key`` compatible; prompted for when given without a value,
-so write it after the archive name) and ``-q`` (no progress bars, no per-file lines). DATE is
+so write it after the archive name), ``-q`` (no progress bars, no per-file lines) and ``-v`` (``test``
+also names each file it checked). Options follow docs/cli.md (``-o/--out DIR``, ``-o/--output NEW``,
+``-T/--threads N`` with 0 = all cores, ``--max-memory 2G`` in powers of 1024); ``--to`` is the old
+spelling of ``-o``, kept one release with a warning. DATE is
 ``YYYYMMDD[HH[MM[SS]]]`` in UTC, as zpaq's ``-until``; a version number counts from 1, -N counts back
 from the latest. zpaq 7.15's spellings work after the verb (``-until``, ``-key``, ``-to``, ``-method``,
 ``-threads``/``-tN``, ``-force``, ``-all``: see ``zpaq_spellings``), so ``imli x a.zpaq -to out -until 2``
@@ -45,6 +48,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from everybit.common.cli import run_tool
+from everybit.common.cliargs import (
+    add_force,
+    add_output_dir,
+    add_output_file,
+    add_threads,
+    deprecated_alias,
+    refuse_existing,
+    size_type,
+)
 from everybit.common.errors import CorruptDataError, InputError, OutputError, UsageError
 
 _PROMPT = object()  # --key given without a value
@@ -52,21 +64,6 @@ DEFAULT_BLOCK_TIMEOUT = 8.0  # everybit.imli.sandbox's, not imported: --help mus
 
 
 # ---------------------------------------------------------------------------------------------- parsing
-
-
-def _threads(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"threads must be a number >= 0, not {text!r}")
-    return int(text)
-
-
-def _size(text: str) -> int:
-    from everybit.imli.sandbox import parse_size
-
-    try:
-        return parse_size(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seconds(text: str) -> float:
@@ -124,7 +121,7 @@ _ZPAQ_OPTIONS = {
     "-method": ("--method", "value"),
     "-threads": ("--threads", "value"),
     "-t": ("--threads", "value"),
-    "-to": ("--to", "value"),
+    "-to": ("-o", "value"),  # extract's folder, purge's and prune's new archive: -o in each
     "-until": ("--until", "date"),
 }
 _ZPAQ_THREADS = re.compile(r"-t(\d+)")  # zpaq's -tN; its -mN is argparse's own -m N
@@ -197,12 +194,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="no progress bars, no per-file lines",
     )
     common.add_argument(
+        "-v", "--verbose", action="store_true", help="more detail (test: a line per file checked)"
+    )
+    common.add_argument(
         "--max-memory",
-        type=_size,
+        type=size_type(1 << 20),
         default=0,
         metavar="SIZE",
-        help="memory for the blocks decoding at once, e.g. 2G; a block whose model asks for more is "
-        "refused (default: 1G, at most half the machine's memory)",
+        help="memory for the blocks decoding at once, e.g. 2G (k, M, G: powers of 1024); a block whose "
+        "model asks for more is refused (default: 1G, at most half the machine's memory)",
     )
     common.add_argument(
         "--block-timeout",
@@ -213,9 +213,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "also gets an allowance per MiB of data it declares)",
     )
     threads = argparse.ArgumentParser(add_help=False)
-    threads.add_argument(
-        "-T", "--threads", type=_threads, default=0, metavar="N", help="threads (default 0: all cores)"
-    )
+    add_threads(threads)
     until = argparse.ArgumentParser(add_help=False)
     until.add_argument(
         "--until",
@@ -272,8 +270,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "paths", nargs="*", default=[], metavar="PATH", help="archived names to restore (default: all)"
     )
-    sub.add_argument("--to", default=".", metavar="DIR", help="where to write them (default: here)")
-    sub.add_argument("-f", "--force", action="store_true", help="overwrite existing files")
+    add_output_dir(sub, default=Path("."), help="where to write them (default: here)")
+    deprecated_alias(sub, "--to", dest="out", new="-o/--out", type=Path)
+    add_force(sub, "existing files")
 
     sub = verb(
         "list",
@@ -320,8 +319,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "write a new archive holding one version only (the latest, or --until)",
         _purge,
     )
-    sub.add_argument("--to", required=True, metavar="NEW", help="the new archive")
-    sub.add_argument("-f", "--force", action="store_true", help="replace NEW if it exists")
+    _add_new_archive(sub)
 
     verb(
         "versions",
@@ -350,12 +348,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "write a new archive holding the versions that borg-style --keep-* rules keep, each as it was",
         _prune,
     )
-    sub.add_argument("--to", required=True, metavar="NEW", help="the new archive")
+    _add_new_archive(sub)
     for rule, what in _KEEP.items():
         sub.add_argument(f"--keep-{rule}", type=_keep, default=0, metavar="N", help=f"keep {what}")
-    sub.add_argument("-f", "--force", action="store_true", help="replace NEW if it exists")
     sub.add_argument("-n", "--dry-run", action="store_true", help="write nothing, say what would be kept")
     sub.add_argument("--list", action="store_true", help="list every version kept (and why) or pruned")
+
+
+def _add_new_archive(sub: argparse.ArgumentParser) -> None:
+    """purge's and prune's ``-o/--output NEW`` (required, checked in ``_new_target`` so that the old
+    ``--to`` still counts) and ``-f``."""
+    add_output_file(sub, metavar="NEW", help="the new archive (required)")
+    deprecated_alias(sub, "--to", dest="output", new="-o/--output", type=Path)
+    add_force(sub, "NEW if it exists")
+
+
+def _new_target(args: argparse.Namespace) -> Path:
+    if args.output is None:
+        raise UsageError(
+            f"the following arguments are required: -o/--output (see '{args.prog} {args.verb} --help')"
+        )
+    return args.output
 
 
 def _damage_exit(func: Any) -> Any:
@@ -532,7 +545,7 @@ def _extract(args: argparse.Namespace) -> int:
     archive = _open(args)
     version = _resolve(archive, args._journal, args.until)
     result = archive.extract(
-        args.paths or None, to=args.to, until=args.until, force=args.force, threads=args.threads
+        args.paths or None, to=args.out, until=args.until, force=args.force, threads=args.threads
     )
     if args.paths and not result.written and not result.failed:
         raise InputError(f"{args.archive}: version {version} has no file under {', '.join(args.paths)}")
@@ -541,7 +554,7 @@ def _extract(args: argparse.Namespace) -> int:
         failed = f", {len(result.failed)} failed" if result.failed else ""
         lines.append(
             f"{args.archive}: extracted {_n(len(result.written), 'file')} of version {version} "
-            f"into {args.to}{failed}"
+            f"into {args.out}{failed}"
         )
         _emit(lines)
     _report_failures(args, result.failed)
@@ -624,7 +637,8 @@ def _test(args: argparse.Namespace) -> int:
     else:
         n = len(result.written) + len(result.failed)
         verdict = f"{len(result.failed)} damaged" if result.failed else "all OK"
-        _emit([f"{args.archive}: {_n(versions, 'version')}, {_n(n, 'file')} tested: {verdict}"])
+        checked = [f"= {name}" for name in result.written] if args.verbose else []
+        _emit([*checked, f"{args.archive}: {_n(versions, 'version')}, {_n(n, 'file')} tested: {verdict}"])
     _report_failures(args, result.failed)
     return 1 if result.failed else 0
 
@@ -662,8 +676,7 @@ def _delete(args: argparse.Namespace) -> int:
 def _new_archive(target: Path, force: bool) -> Iterator[Path]:
     """A temporary path beside ``target`` to write a new archive at, renamed to ``target`` when the
     block succeeds: NEW is complete or absent. An existing NEW is refused unless ``force``."""
-    if target.exists() and not force:
-        raise OutputError(f"{target}: already exists (use --force to overwrite)")
+    refuse_existing(target, force)
     if target.is_dir():
         raise OutputError(f"{target}: is a directory")
     folder = tempfile.mkdtemp(prefix=f".{target.name}.everybit-tmp-", dir=target.parent)
@@ -681,8 +694,8 @@ def _new_archive(target: Path, force: bool) -> Iterator[Path]:
 
 
 def _purge(args: argparse.Namespace) -> int:
+    target = _new_target(args)
     archive = _open(args)
-    target = Path(args.to)
     journal = args._journal
     version = _resolve(archive, journal, args.until)
     files = sum(1 for p in journal.state(version) if not p.endswith("/"))
@@ -776,9 +789,9 @@ def _prune(args: argparse.Namespace) -> int:
     if not any(rules.values()):
         options = ", ".join(f"--keep-{rule}" for rule in _KEEP)
         raise UsageError(f"prune needs at least one rule: {options} (see '{args.prog} prune --help')")
+    target = _new_target(args)
     archive = _open(args)
     journal = args._journal
-    target = Path(args.to)
     if args.dry_run:
         kept = archive.prune(target, **rules, dry_run=True)
     else:

@@ -119,20 +119,6 @@ def _size(n: float) -> str:
     raise AssertionError
 
 
-def parse_size(text: str) -> int:
-    """``2G``, ``512M``, ``64k`` (powers of 1024) or plain bytes."""
-    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    t = text.strip().upper().removesuffix("IB").removesuffix("B")
-    number, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
-    try:
-        value = float(number) * units[unit]
-    except ValueError:
-        raise UsageError(f"expected a size such as 2G, 512M or 1000000, not {text!r}") from None
-    if not 0 < value < 1 << 62:
-        raise UsageError(f"size out of range: {text!r}")
-    return int(value)
-
-
 # ---------------------------------------------------------------------------------------------- pipes
 
 

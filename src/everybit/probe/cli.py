@@ -1,15 +1,16 @@
-"""``everybit probe``: causal-intervention studies on an HF causal LM, from a YAML config.
+"""``probe``: causal-intervention studies on an HF causal LM, from a YAML config.
 
-    everybit probe transplant --config FILE [--model PATH_OR_ID] [-o OUTDIR] [--method exact|attribution]
-    everybit probe patch      --config FILE [...same...]
-    everybit probe neurons    --config FILE [--model ...] [-o OUTDIR]
-    everybit probe ablate     --config FILE [--model ...] [-o OUTDIR]
-    common: [--dtype float32|bfloat16|float16] [--device cpu] [--device-map auto] [--threads N] [-f] [-q]
+    probe transplant --config FILE [-m PATH_OR_ID] [-o DIR] [--method exact|attribution]
+    probe patch      --config FILE [...same...]
+    probe neurons    --config FILE [-m PATH_OR_ID] [-o DIR]
+    probe ablate     --config FILE [-m PATH_OR_ID] [-o DIR]
+    common: [--dtype float32|bfloat16|float16] [--device cpu] [--device-map auto] [-T N] [-f] [-q]
 
-FILE is a study config, or the name of a shipped one (transplant_yesno, patch_ampm, neurons_time,
-ablate_seashells). The model is --model, else the config's ``model:``, else SmolLM2-135M-Instruct when it is
-installed. OUTDIR (default ``probe-<config name>``) gets CSV tables, PNG heatmaps, report.html and
-summary.txt, written atomically; an existing non-empty OUTDIR needs ``-f``.
+(``everybit probe ...`` is the same command.) FILE is a study config, or the name of a shipped one
+(transplant_yesno, patch_ampm, neurons_time, ablate_seashells). The model is --model, else the config's
+``model:``, else SmolLM2-135M-Instruct when it is installed. DIR (default ``probe-<config name>``) gets CSV
+tables, PNG heatmaps, report.html and summary.txt, written atomically; an existing non-empty DIR is refused
+(exit 1) without ``-f``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from everybit.common.errors import UsageError
+from everybit.common.cliargs import (
+    add_force,
+    add_output_dir,
+    add_threads,
+    deprecated_alias,
+    refuse_existing,
+    verb_parsers,
+)
+from everybit.common.errors import InputError, UsageError
 
 VERBS = {
     "transplant": "write a source prompt's activations into a neutral baseline, one component at a time",
@@ -30,31 +39,19 @@ VERBS = {
 WITH_METHOD = ("transplant", "patch")  # the studies with a head sweep attribution can screen
 
 
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--threads must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--threads must be at least 1, not {value}")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
-    from everybit.common.cliargs import verb_parsers
-
     verb = verb_parsers(parser)
     for name, summary in VERBS.items():
         v = verb(name, summary)
+        # Not required=True: argparse would then refuse the deprecated -c; run() checks instead.
         v.add_argument(
             "--config",
-            "-c",
-            required=True,
             metavar="FILE",
-            help=f"study YAML, or a shipped config's name (e.g. {_example(name)})",
+            help=f"study YAML, or a shipped config's name (e.g. {_example(name)}; required)",
         )
-        v.add_argument("--model", "-m", metavar="PATH_OR_ID", help="HF folder, .gguf file or hub id")
-        v.add_argument("--out", "-o", type=Path, metavar="OUTDIR", help="output folder (default probe-NAME)")
+        deprecated_alias(v, "-c", dest="config", new="--config")
+        v.add_argument("-m", "--model", metavar="PATH_OR_ID", help="HF folder, .gguf file or hub id")
+        add_output_dir(v, help="output folder (default probe-NAME)")
         if name in WITH_METHOD:
             v.add_argument(
                 "--method",
@@ -63,14 +60,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                 "re-check of the config's top_k (default: the config's method, else exact)",
             )
         v.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-        v.add_argument("--device", default="cpu", help="torch device (default cpu)")
+        v.add_argument("--device", default="cpu", metavar="DEV", help="torch device (default cpu)")
         v.add_argument(
             "--device-map",
             metavar="MAP",
             help="accelerate device map for models larger than one device (e.g. auto): overrides --device",
         )
-        v.add_argument("--threads", type=_threads, metavar="N", help="torch CPU threads (default: torch's)")
-        v.add_argument("-f", "--force", action="store_true", help="replace OUTDIR if it is not empty")
+        add_threads(v, "torch on the CPU")
+        add_force(v, "a non-empty output folder")
         v.set_defaults(func=run)
 
 
@@ -114,12 +111,13 @@ def model_source(cli: str | None, configured: str | None, config_path: Path) -> 
 def run(args: argparse.Namespace) -> None:
     from everybit.probe import config as configs
 
+    if args.config is None:
+        raise UsageError("the following arguments are required: --config")
     path = configs.find_config(args.config)
     text = path.read_text(encoding="utf-8")
     cfg = configs.loads(text, str(path), args.verb)
     out = args.out or Path(f"probe-{path.stem}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
-        raise UsageError(f"{out}: already exists and is not empty (use --force to replace it)")
+    refuse_existing(out, args.force)
     method = getattr(args, "method", None) or cfg.method
     result = _run(args, cfg, path, method)
     result.config_text = text
@@ -138,7 +136,7 @@ def _run(args: argparse.Namespace, cfg: Any, path: Path, method: str) -> Any:
     from everybit.probe.models import load_model
     from everybit.probe.studies import Context, run_study
 
-    if args.threads:
+    if args.threads:  # 0 leaves torch's own pool, one thread per core
         torch.set_num_threads(args.threads)
     if args.device_map is None:
         check_device(args.device)
@@ -146,4 +144,9 @@ def _run(args: argparse.Namespace, cfg: Any, path: Path, method: str) -> Any:
     lm = load_model(source, dtype=args.dtype, device=args.device, device_map=args.device_map)
     engine = Engine(lm, memory_budget_mb=cfg.memory_budget_mb, batch_size=cfg.batch_size)
     ctx = Context(lm, engine, method=method, quiet=args.quiet)
-    return run_study(cfg, ctx)
+    try:
+        return run_study(cfg, ctx)
+    except InputError as exc:  # a prompt or target the model cannot take: the config is what to fix
+        if str(exc).startswith(str(path)):
+            raise
+        raise InputError(f"{path}: {exc}") from exc

@@ -1,40 +1,36 @@
-"""``everybit supertok``: train superword tokenizers, evaluate them, show how they cut text.
+"""``supertok``: train superword tokenizers, evaluate them, show how they cut text.
 
-    everybit supertok train FILES... --vocab N --out DIR [--method supertok|bpe|superbpe|nopretok]
-                      [--dist "LO-HI:W,..."] [--normalize] [--seed S] [--transition T] [--special ROLE=TOKEN]
-    everybit supertok eval --tokenizer DIR [DIR...] FILES... [--csv OUT] [--chart OUT.png]
-    everybit supertok show --tokenizer DIR [DIR...] (TEXT... | --file FILE)
+    supertok train FILES... --vocab N -o DIR [--method supertok|bpe|superbpe|nopretok]
+                   [--dist "LO-HI:W,..."] [--normalize] [--seed S] [--transition T] [--special ROLE=TOKEN]
+                   [--sample-bytes SIZE] [-T N] [-f]
+    supertok eval --tokenizer DIR [DIR...] FILES... [--csv OUT] [--chart OUT.png] [-T N] [-f]
+    supertok show --tokenizer DIR [DIR...] (TEXT... | --file FILE)
 
-Outputs are written atomically and never overwritten without ``-f``. Numbers like 32k and 512M are accepted.
+(``everybit supertok ...`` is the same command.) Outputs are written atomically; an existing one is refused
+(exit 1) without ``-f``. Counts and sizes take binary suffixes: 32k = 32,768, 512M = 512 x 2^20 (docs/cli.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-from typing import Any
 
+from everybit.common.cliargs import (
+    add_force,
+    add_output_dir,
+    add_table_outputs,
+    add_threads,
+    check_table_outputs,
+    deprecated_alias,
+    refuse_existing,
+    size_type,
+    split_leading,
+    verb_parsers,
+    write_table_outputs,
+)
 from everybit.common.errors import UsageError
-
-_SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
-
-
-def _count(what: str, lo: int) -> Any:
-    def parse(text: str) -> int:
-        t = text.strip().lower()
-        scale = _SUFFIX.get(t[-1:], 1)
-        try:
-            value = int(float(t[:-1] if scale > 1 else t) * scale)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be a number like 32000 or 32k, not {text!r}"
-            ) from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {lo}, not {value}")
-        return value
-
-    return parse
 
 
 def _special(text: str) -> tuple[str, str]:
@@ -45,16 +41,18 @@ def _special(text: str) -> tuple[str, str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from everybit.common.cliargs import add_table_outputs, verb_parsers
     from everybit.supertok.dist import DEFAULT_DIST
     from everybit.supertok.pretok import DEFAULT_MAX_CHARS
+    from everybit.supertok.training import DEFAULT_SAMPLE_BYTES
 
     verb = verb_parsers(parser)
 
     t = verb("train", "train a tokenizer on UTF-8 text files into an HF tokenizer folder")
     t.add_argument("files", metavar="FILES", nargs="+", type=Path)
-    t.add_argument("--vocab", type=_count("--vocab", 1), required=True, metavar="N", help="vocabulary size")
-    t.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="output folder")
+    t.add_argument(
+        "--vocab", type=size_type(1), required=True, metavar="N", help="vocabulary size (32k = 32,768)"
+    )
+    add_output_dir(t, required=True, help="the tokenizer folder to write")
     t.add_argument(
         "--method",
         default="supertok",
@@ -69,10 +67,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"supertok chunk lengths in characters (default {DEFAULT_DIST})",
     )
     t.add_argument("--normalize", action="store_true", help="rescale --dist weights that do not sum to 1")
-    t.add_argument("--seed", type=int, default=0, help="supertok chunking seed (default 0)")
+    t.add_argument("--seed", type=int, default=0, metavar="N", help="supertok chunking seed (default 0)")
     t.add_argument(
         "--transition",
-        type=_count("--transition", 1),
+        type=size_type(1),
         metavar="T",
         help="superbpe: vocabulary size where stage 2 starts (default 50%% of --vocab)",
     )
@@ -85,18 +83,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--max-chars",
-        type=_count("--max-chars", 1),
+        type=size_type(1),
         default=DEFAULT_MAX_CHARS,
         metavar="N",
         help=f"superword methods: pre-token length cap in characters (default {DEFAULT_MAX_CHARS})",
     )
     t.add_argument(
         "--max-token-chars",
-        type=_count("--max-token-chars", 1),
+        type=size_type(1),
         metavar="N",
         help="supertok/nopretok: longest token in characters (default: no limit)",
     )
-    t.add_argument("--min-frequency", type=_count("--min-frequency", 1), default=2, metavar="N")
+    t.add_argument("--min-frequency", type=size_type(1), default=2, metavar="N")
     t.add_argument(
         "--drop-runs",
         type=int,
@@ -106,10 +104,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--sample-bytes",
-        type=_count("--sample-bytes", 1),
-        default=512_000_000,
-        metavar="N",
-        help="train on an evenly spaced sample of at most N bytes (default 512M; bounds memory)",
+        type=size_type(1),
+        default=DEFAULT_SAMPLE_BYTES,
+        metavar="SIZE",
+        help="train on an evenly spaced sample of at most SIZE bytes (default 512M = 512 MiB; bounds memory)",
     )
     t.add_argument(
         "--special",
@@ -120,13 +118,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="special token for bos, eos, pad or unk (repeatable; ROLE= drops it); default "
         "bos=eos=<|endoftext|>, pad=<|pad|>",
     )
-    t.add_argument("-f", "--force", action="store_true", help="replace DIR if it is not empty")
+    add_threads(t, "training")
+    add_force(t, "a non-empty DIR")
     t.set_defaults(func=run_train)
 
     e = verb("eval", "bytes/token and friends of tokenizers on text files (one file = one domain)")
     _tokenizers_option(e, "the text files")
     e.add_argument("files", metavar="FILES", nargs="*", type=Path)
     add_table_outputs(e, "bytes/token")
+    add_threads(e, "encoding")
     e.set_defaults(func=run_eval)
 
     s = verb("show", "print how tokenizers cut a text (token boundaries marked with |)")
@@ -137,14 +137,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _tokenizers_option(parser: argparse.ArgumentParser, following: str) -> None:
+    # Not required=True: argparse would then refuse the deprecated -t; _split_tokenizers checks instead.
     parser.add_argument(
         "--tokenizer",
-        "-t",
         nargs="+",
-        required=True,
         metavar="DIR",
-        help=f"tokenizer folders (or tokenizer.json files); {following} may follow them directly",
+        help=f"tokenizer folders (or tokenizer.json files; required); {following} may follow them directly",
     )
+    deprecated_alias(parser, "-t", dest="tokenizer", new="--tokenizer", nargs="+")
 
 
 def main() -> None:
@@ -155,10 +155,17 @@ def main() -> None:
 
 def _split_tokenizers(args: argparse.Namespace, rest: str) -> None:
     """`--tokenizer A B f1 f2`: the tokenizers are the leading folders and .json files."""
-    from everybit.common.cliargs import split_leading
-
+    if args.tokenizer is None:
+        raise UsageError("the following arguments are required: --tokenizer")
     args.tokenizer, tail = split_leading(args.tokenizer, lambda a: Path(a).is_dir() or a.endswith(".json"))
     setattr(args, rest, [*(map(Path, tail) if rest == "files" else tail), *getattr(args, rest)])
+
+
+def _use_threads(threads: int) -> None:
+    """HF tokenizers sizes its (Rayon) pool from this variable when it first works in parallel; 0 leaves
+    Rayon's default, one thread per core."""
+    if threads:
+        os.environ["RAYON_NUM_THREADS"] = str(threads)
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
@@ -192,21 +199,22 @@ def run_train(args: argparse.Namespace) -> None:
         specials=specials,
     )
     cfg.check()
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
-        raise UsageError(f"{out}: already exists and is not empty (use --force to replace it)")
+    out = args.out
+    refuse_existing(out, args.force)
+    _use_threads(args.threads)
     tok, record = timed_train(args.files, cfg)
     save(tok, out, specials, record, overwrite=args.force)
     _note(args, f"{cfg.method}: {tok.get_vocab_size()} tokens in {record['seconds']:.1f} s -> {out}")
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from everybit.common.cliargs import write_table_outputs
     from everybit.supertok.evaluate import chart, evaluate, table
 
     _split_tokenizers(args, "files")
     if not args.files:
         raise UsageError("no text files to evaluate on (FILES...)")
+    check_table_outputs(args)
+    _use_threads(args.threads)
     rows = evaluate(args.tokenizer, args.files)
     write_table_outputs(args, table(rows), chart(rows))
     bad = [f"{r.tokenizer} on {r.domain}" for r in rows if not r.round_trip]
@@ -216,7 +224,8 @@ def run_eval(args: argparse.Namespace) -> None:
 
 
 def run_show(args: argparse.Namespace) -> None:
-    from everybit.supertok.evaluate import load_tokenizer, read_text
+    from everybit.common.textfiles import read_text
+    from everybit.supertok.evaluate import load_tokenizer
 
     _split_tokenizers(args, "text")
     if args.file and args.text:

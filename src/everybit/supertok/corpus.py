@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from everybit.common.errors import InputError
+from everybit.common.textfiles import decode_utf8
 
 BLOCK = 1 << 20  # bytes per block: big enough for fast bulk work, small enough to sample evenly
 
@@ -23,16 +24,6 @@ def _blocks(path: Path, size: int) -> Iterator[tuple[int, bytes]]:
             cut = cut or len(data)
             yield offset, data[:cut]
             offset, carry = offset + cut, data[cut:]
-
-
-def _decode(path: Path, offset: int, data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        where = offset + exc.start
-        raise InputError(
-            f"{path}: not UTF-8 text (byte {where}); convert it first, e.g. with iconv"
-        ) from None
 
 
 def corpus_bytes(files: Sequence[str | Path]) -> int:
@@ -60,4 +51,4 @@ def read_corpus(
             budget += keep * len(data)
             if budget >= len(data) or keep == 1.0:
                 budget -= len(data)
-                yield _decode(path, offset, data)
+                yield decode_utf8(data, path, offset)

@@ -8,37 +8,17 @@ is measured in this run.
 
 from __future__ import annotations
 
-import pydoc_data.topics
-
 from everybit.common.report import Chart, Section, Series, Table
-from everybit.common.samples import stdlib_sample
+from everybit.common.samples import text_corpora
 from everybit.supertok.evaluate import score
 from everybit.supertok.training import TrainConfig, train
 
 VOCAB = 4_000
 SENTENCE = "The interpreter is frequently used as a calculator, and for the first time in a while it works.\n"
-HELD_SHARE = 0.2
-
-
-def _split(text: str) -> tuple[str, str]:
-    cut = text.rfind("\n", 0, int(len(text) * (1 - HELD_SHARE))) + 1
-    return text[:cut], text[cut:]
-
-
-def corpora(scratch) -> tuple[list, dict[str, str]]:
-    """Training files in scratch, and held-out texts by domain."""
-    en_train, en_held = _split("".join(pydoc_data.topics.topics.values()))
-    code = stdlib_sample(600_000).decode("utf-8", "replace")
-    code_train, code_held = _split(code[: code.rfind("\n") + 1])
-    files = []
-    for name, text in (("en.txt", en_train), ("code.txt", code_train)):
-        (scratch / name).write_text(text)
-        files.append(scratch / name)
-    return files, {"English (help topics)": en_held, "Python (stdlib)": code_held}
 
 
 def demo(ctx) -> Section:
-    files, held = corpora(ctx.scratch)
+    files, held = text_corpora(ctx.scratch)
     toks = {m: train(files, TrainConfig(method=m, vocab_size=VOCAB)) for m in ("bpe", "supertok")}
     cut = Table(
         ["tokenizer", "tokens", "how it cuts the sentence (| marks token boundaries)"],

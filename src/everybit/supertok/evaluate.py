@@ -21,6 +21,7 @@ from tokenizers import Tokenizer
 
 from everybit.common.errors import InputError
 from everybit.common.report import Chart, Series, Table
+from everybit.common.textfiles import read_text
 
 PIECE = 1 << 16  # characters per encode_batch item: many items keep every core busy
 _SPANS = re.compile(r"\S\s")
@@ -51,14 +52,6 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
         return Tokenizer.from_file(str(file))
     except Exception as exc:  # tokenizers raises plain Exception on a bad file
         raise InputError(f"{file}: not a tokenizers JSON file ({str(exc).splitlines()[0][:120]})") from None
-
-
-def read_text(path: str | Path) -> str:
-    path = Path(path)
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def pieces(text: str, size: int = PIECE) -> list[str]:

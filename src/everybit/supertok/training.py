@@ -32,6 +32,7 @@ METHODS = ("supertok", "bpe", "superbpe", "nopretok")
 ALPHABET = 256
 DEFAULT_SPECIALS = {"bos": "<|endoftext|>", "eos": "<|endoftext|>", "pad": "<|pad|>"}
 ROLES = ("bos", "eos", "pad", "unk")
+DEFAULT_SAMPLE_BYTES = 512 << 20  # 512 MiB of text at most: bounds the trainer's memory
 
 
 @dataclass
@@ -47,7 +48,7 @@ class TrainConfig:
     max_token_chars: int | None = None  # supertok/nopretok: longest token (characters)
     min_frequency: int = 2
     drop_runs: int = 0  # supertok: delete runs of this many identical characters (0: keep)
-    sample_bytes: int | None = 512_000_000
+    sample_bytes: int | None = DEFAULT_SAMPLE_BYTES
     specials: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SPECIALS))
 
     def check(self) -> None:
@@ -125,8 +126,10 @@ def train(files: Sequence[Path], cfg: TrainConfig) -> Tokenizer:
     """A trained tokenizer (HF `tokenizers.Tokenizer`) of the configured kind."""
     cfg.check()
     files = [Path(f) for f in files]
+    if not files:
+        raise InputError("no training text: no input files")
     if corpus_bytes(files) == 0:
-        raise InputError("no training text: every input file is empty")
+        raise InputError(f"{_names(files)}: no training text (every input file is empty)")
     line_pre = pretok.line_pretokenizer(cfg.max_chars)
     if cfg.method == "bpe":
         tok = _train_hf(cfg, _texts(files, cfg, "bpe"), pretok.regex_pretokenizer(), cfg.vocab_size)
@@ -140,6 +143,11 @@ def train(files: Sequence[Path], cfg: TrainConfig) -> Tokenizer:
         tok = _train_superbpe(files, cfg)
     tok.pre_tokenizer = pretok.regex_pretokenizer() if cfg.method == "bpe" else line_pre
     return tok
+
+
+def _names(files: Sequence[Path]) -> str:
+    shown = ", ".join(map(str, files[:3]))
+    return shown + (f" and {len(files) - 3} more" if len(files) > 3 else "")
 
 
 def _train_superbpe(files: Sequence[Path], cfg: TrainConfig) -> Tokenizer:

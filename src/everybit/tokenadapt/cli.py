@@ -1,14 +1,16 @@
-"""``everybit tokenadapt``: put a new tokenizer into a causal LM, and measure LMs on text.
+"""``tokenadapt``: put a new tokenizer into a causal LM, and measure LMs on text.
 
-    everybit tokenadapt transplant --model SRC (--tokenizer NEW | --donor SRC) --out DIR [--method hybrid]
-                       [--global-weight 0.3] [--temperature 0.6] [--top-k 3] [--threshold 0.0]
-                       [--k 64] [--embedder PATH|minilm] [--dtype float32] [--pad-to N]
-                       [--heal-steps N | --heal-minutes M] [--heal-train rows+norms] [--heal-text FILES]
-    everybit tokenadapt eval --model DIR [DIR...] FILES... [--ci] [--csv OUT] [--chart OUT.png]
+    tokenadapt transplant -m SRC (--tokenizer NEW | --donor SRC) -o DIR [--method hybrid]
+                          [--global-weight 0.3] [--temperature 0.6] [--top-k 3] [--threshold 0.0]
+                          [--k 64] [--embedder PATH|minilm] [--dtype float32] [--pad-to N]
+                          [--heal-steps N | --heal-minutes M] [--heal-train rows+norms] [--heal-text FILES]
+                          [-T N] [-f]
+    tokenadapt eval -m DIR [DIR...] FILES... [--ci] [--csv OUT] [--chart OUT.png] [-T N] [-f]
 
-SRC is a local HF folder, a .gguf file or a hub id; NEW a tokenizer folder or tokenizer.json; a donor is a
-model that already uses the new tokenizer (its tokenizer is the new one unless --tokenizer says otherwise).
-Outputs are written atomically and never overwritten without ``-f``.
+(``everybit tokenadapt ...`` is the same command.) SRC is a local HF folder, a .gguf file or a hub id; NEW a
+tokenizer folder or tokenizer.json; a donor is a model that already uses the new tokenizer (its tokenizer is
+the new one unless --tokenizer says otherwise). Outputs are written atomically; an existing one is refused
+(exit 1) without ``-f``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from everybit.common.errors import UsageError
+from everybit.common.cliargs import (
+    add_force,
+    add_output_dir,
+    add_table_outputs,
+    add_threads,
+    check_table_outputs,
+    refuse_existing,
+    split_leading,
+    verb_parsers,
+    write_table_outputs,
+)
+from everybit.common.errors import InputError, UsageError
+from everybit.common.textfiles import read_text
 
 
 def _positive(kind: type, what: str, lo: float = 0) -> Any:
@@ -35,14 +49,15 @@ def _positive(kind: type, what: str, lo: float = 0) -> Any:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from everybit.common.cliargs import add_table_outputs, verb_parsers
     from everybit.tokenadapt.heal import DEFAULT_MODE, TRAIN_MODES
     from everybit.tokenadapt.methods import METHODS
 
     verb = verb_parsers(parser)
 
     t = verb("transplant", "give a causal LM a new tokenizer, initialising the new embedding rows")
-    t.add_argument("--model", required=True, metavar="SRC", help="HF model folder, .gguf file or hub id")
+    t.add_argument(
+        "-m", "--model", required=True, metavar="SRC", help="HF model folder, .gguf file or hub id"
+    )
     t.add_argument("--tokenizer", type=Path, metavar="NEW", help="tokenizer folder or .json")
     t.add_argument(
         "--donor",
@@ -50,7 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a model that already uses the new tokenizer (folder, .gguf or hub id): the space omp and "
         "calibrated fit in (default: the external embedder's); its tokenizer is the new one",
     )
-    t.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="output model folder")
+    add_output_dir(t, required=True, help="the model folder to write")
     t.add_argument(
         "--method",
         default="hybrid",
@@ -138,14 +153,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FILES",
         help="calibrated: UTF-8 text the candidates are scored on (a few KB; not your test text)",
     )
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("-f", "--force", action="store_true", help="replace DIR if it is not empty")
+    t.add_argument("--seed", type=int, default=0, metavar="N")
+    add_threads(t, "torch")
+    add_force(t, "a non-empty DIR")
     t.set_defaults(func=run_transplant)
 
     e = verb("eval", "bits per byte (and perplexities) of models on text files, one file per domain")
     e.add_argument(
-        "--model",
         "-m",
+        "--model",
         nargs="+",
         required=True,
         metavar="DIR",
@@ -159,6 +175,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="add bootstrap 95%% intervals of bits per byte (resampling the ~2,000-character samples)",
     )
     add_table_outputs(e, "bits per byte")
+    add_threads(e, "torch")
     e.set_defaults(func=run_eval)
 
 
@@ -174,9 +191,15 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 
 def _read_texts(files: list[Path]) -> str:
-    from everybit.supertok.evaluate import read_text
-
     return "".join(read_text(f) for f in files)
+
+
+def _use_threads(threads: int) -> None:
+    """0 leaves torch's own pool, one thread per core."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def run_transplant(args: argparse.Namespace) -> None:
@@ -191,9 +214,9 @@ def run_transplant(args: argparse.Namespace) -> None:
         raise UsageError("--heal-steps/--heal-minutes need --heal-text FILES")
     if args.method == "calibrated" and not args.calibration_text:
         raise UsageError("--method calibrated needs --calibration-text FILES")
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
-        raise UsageError(f"{out}: already exists and is not empty (use --force to replace it)")
+    out = args.out
+    refuse_existing(out, args.force)
+    _use_threads(args.threads)
     heal_text = _read_texts(args.heal_text) if healing else ""
     donor = None
     if args.donor:
@@ -220,20 +243,7 @@ def run_transplant(args: argparse.Namespace) -> None:
     report = transplant(model, old_tok, new_tok, args.method, opts, embedder, args.pad_to, calibration, donor)
     del donor
     if healing:
-        from dataclasses import asdict
-
-        from everybit.tokenadapt.heal import heal
-
-        curve = heal(
-            model,
-            new_tok,
-            report.estimated_ids,
-            heal_text,
-            args.heal_steps or None,
-            cpu_minutes=args.heal_minutes,
-            train=args.heal_train,
-        )
-        report.heal_curve = [asdict(p) for p in curve]
+        _heal(args, model, new_tok, report, heal_text)
     save(model, new_tok, out, report, overwrite=args.force)
     _note(
         args,
@@ -242,9 +252,27 @@ def run_transplant(args: argparse.Namespace) -> None:
     )
 
 
+def _heal(args: argparse.Namespace, model: Any, tok: Any, report: Any, text: str) -> None:
+    from dataclasses import asdict
+
+    from everybit.tokenadapt.heal import heal
+
+    try:
+        curve = heal(
+            model,
+            tok,
+            report.estimated_ids,
+            text,
+            args.heal_steps or None,
+            cpu_minutes=args.heal_minutes,
+            train=args.heal_train,
+        )
+    except InputError as exc:  # too little text for one batch: name the files it came from
+        raise InputError(f"{', '.join(map(str, args.heal_text))}: {exc}") from exc
+    report.heal_curve = [asdict(p) for p in curve]
+
+
 def run_eval(args: argparse.Namespace) -> None:
-    from everybit.common.cliargs import split_leading, write_table_outputs
-    from everybit.supertok.evaluate import read_text
     from everybit.tokenadapt.evaluate import chart, score, table
     from everybit.tokenadapt.models import load
 
@@ -252,6 +280,8 @@ def run_eval(args: argparse.Namespace) -> None:
     files = [*map(Path, rest), *args.files]
     if not files:
         raise UsageError("no text files to evaluate on (FILES...)")
+    check_table_outputs(args)
+    _use_threads(args.threads)
     texts = [(f.stem, read_text(f)) for f in files]
     rows = []
     for name in args.model:

@@ -8,9 +8,9 @@ each completes one prompt. Everything shown is measured in this run.
 
 from __future__ import annotations
 
+from everybit import supertok
 from everybit.common.report import Section, Table
-from everybit.supertok.demo import corpora
-from everybit.supertok.training import TrainConfig, train
+from everybit.common.samples import text_corpora
 from everybit.tokenadapt.evaluate import score
 from everybit.tokenadapt.models import load, smollm2_gguf
 from everybit.tokenadapt.transplant import transplant
@@ -30,9 +30,9 @@ def _complete(model, tok, prompt: str) -> str:
 def demo(ctx) -> Section:
     from transformers import PreTrainedTokenizerFast
 
-    files, held = corpora(ctx.scratch)
+    files, held = text_corpora(ctx.scratch)
     texts = {domain: text[:HELD_CHARS] for domain, text in held.items()}
-    small = train(files, TrainConfig(vocab_size=VOCAB, specials=SPECIALS))
+    small = supertok.train(files, vocab_size=VOCAB, specials=SPECIALS)
     new_tok = PreTrainedTokenizerFast(
         tokenizer_object=small,
         bos_token=SPECIALS["bos"],

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from everybit.common.errors import InputError
+
 SAMPLE_CHARS = 2_000
 LOGITS_BYTES = 1 << 30  # float32 logits of one batch
 BOOTSTRAP = 2_000  # resamples for an interval: the 2.5% and 97.5% points move by < 0.002 bpb beyond this
@@ -66,7 +68,8 @@ def _prefix_id(tok: Any) -> int:
         token_id = getattr(tok, f"{role}_token_id", None)
         if token_id is not None:
             return int(token_id)
-    raise ValueError("the tokenizer has neither a bos nor an eos token to start samples with")
+    where = getattr(tok, "name_or_path", "") or "the tokenizer"
+    raise InputError(f"{where}: the tokenizer has neither a bos nor an eos token to start samples with")
 
 
 def sample_nll(

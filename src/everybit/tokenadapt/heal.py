@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from everybit.common.errors import InputError
 from everybit.common.progress import progress_bar
 from everybit.tokenadapt.evaluate import _prefix_id, score
 from everybit.tokenadapt.models import layout
@@ -275,7 +276,7 @@ def heal(
     vals = {name: text for name, text in val_texts.items() if text.strip()}
     ids, nbytes = tokenize(tok, train_text)
     if len(ids) < seq_len:
-        raise ValueError(
+        raise InputError(
             f"healing text too short: {len(ids):,} tokens to train on, need at least seq_len={seq_len:,} "
             "(give more text or a smaller seq_len)"
         )
