@@ -1,4 +1,4 @@
-"""Shared helpers of the ULZ fuzz harnesses (plain Python: no atheris needed to import this).
+"""Shared helpers of the fuzz harnesses (plain Python: no atheris needed to import this).
 
 Exact-size buffers matter: ``bytes`` and ``bytearray`` allocate one byte more than their length (the
 trailing NUL) and small ones come from Python's arena allocator, so an overrun of the C decoder into
@@ -51,6 +51,36 @@ def outcome(fn, *args):
         return fn(*args)
     except ULZError as exc:
         return exc
+
+
+def load_extension(name: str):
+    """The C extension ``name`` (e.g. ``everybit.imgkan._ikcoder``) from the first ``everybit`` on sys.path,
+    without importing its package: some packages import torch or tokenizers (slow, and nothing to run
+    under the sanitizers). run.sh checks that this finds the sanitized build."""
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+
+    if name not in sys.modules:
+        import everybit
+
+        folder = os.path.join(everybit.__path__[0], *name.split(".")[1:-1])
+        loaders = [(importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES)]
+        spec = importlib.machinery.FileFinder(folder, *loaders).find_spec(name)
+        if spec is None:
+            raise ImportError(f"no built {name} in {folder}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+def misaligned(data: bytes) -> memoryview:
+    """data as a read-only view that starts one byte into its heap block: a C extension that reads wider
+    values through a cast pointer instead of memcpy trips UBSan's alignment check on it."""
+    buf = exact(b"\0" + data)
+    return memoryview(buf).toreadonly()[1:]
 
 
 def fuzz(test_one_input) -> None:

@@ -14,11 +14,6 @@ Only ``IkcoderError`` is an accepted failure. The module is loaded from its file
 ``everybit.imgkan``, whose ``__init__`` imports torch (slow, and nothing to run under the sanitizers).
 """
 
-import importlib.machinery
-import importlib.util
-import os
-import sys
-
 import numpy as np
 
 try:
@@ -30,30 +25,13 @@ MAX_PLANES = 4
 MAX_SIDE = 23
 
 
-def load_ikcoder():
-    """``everybit.imgkan._ikcoder`` from the first ``everybit`` on sys.path, without its package."""
-    name = "everybit.imgkan._ikcoder"
-    if name not in sys.modules:
-        import everybit
-
-        folder = os.path.join(everybit.__path__[0], "imgkan")
-        loaders = [(importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES)]
-        spec = importlib.machinery.FileFinder(folder, *loaders).find_spec(name)
-        if spec is None:
-            raise ImportError(f"no built {name} in {folder}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
 if __name__ == "__main__":
     import atheris
 
     with atheris.instrument_imports(include=["everybit"]):
-        ik = load_ikcoder()
+        ik = c.load_extension("everybit.imgkan._ikcoder")
 else:
-    ik = load_ikcoder()
+    ik = c.load_extension("everybit.imgkan._ikcoder")
 
 
 def header(shapes: list[tuple[int, int]], wide: bool = False) -> bytes:

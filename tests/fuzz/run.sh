@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the ULZ decoders (and encoder) and imgkan's entropy coder with atheris/libFuzzer on a build of
-# the C extensions with AddressSanitizer + UBSan. Exits non-zero on any finding and prints the reproducer. See README.md.
+# Fuzzes every C parser and decoder of everybit (ulz, bpez, fontpack, imgkan, imli, supertok) and the
+# Python readers on top of them with atheris/libFuzzer, on a build of the C extensions with AddressSanitizer
+# + UBSan. Exits non-zero on any finding and prints the reproducer. See README.md.
 #
 #   tests/fuzz/run.sh [SECONDS_EACH] [TARGET...]      default: 60 s for each of $ALL_TARGETS
 #
@@ -12,7 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ALL_TARGETS=(decompress decompress_block frame roundtrip ikcoder imli_reader)
+ALL_TARGETS=(decompress decompress_block frame roundtrip ikcoder imli_reader
+    bpez_pairs bpez_frame jbigctx fontpack_file chunker merges)
+# Every C extension must come from the sanitized build: loaded without its package by the C-only
+# targets (_common.load_extension), also imported through the package by the readers of PACKAGED (the
+# other packages import torch or tokenizers: nothing to run under the sanitizers).
+EXTENSIONS=(everybit.ulz._ulz everybit.bpez._bpez everybit.fontpack._jbigctx everybit.imgkan._ikcoder
+    everybit.imli._chunker everybit.supertok._merges)
+PACKAGED=(everybit.ulz._ulz everybit.bpez._bpez everybit.fontpack._jbigctx everybit.imli._chunker)
 secs=${1:-60}
 shift || true
 targets=("$@")
@@ -21,7 +29,9 @@ PY=${PY:-.venv/bin/python}
 work=${FUZZ_DIR:-build/fuzz}
 ATHERIS_SPEC=${ATHERIS_SPEC:-atheris==3.0.0}
 # Output sizes in the harnesses are capped at 1 MiB; these cap the input.
-declare -A MAX_LEN=([decompress]=65536 [decompress_block]=65536 [frame]=262144 [roundtrip]=262144 [ikcoder]=8192 [imli_reader]=65536)
+declare -A MAX_LEN=([decompress]=65536 [decompress_block]=65536 [frame]=262144 [roundtrip]=262144 [ikcoder]=8192
+    [imli_reader]=65536 [bpez_pairs]=8192 [bpez_frame]=65536 [jbigctx]=8192 [fontpack_file]=16384
+    [chunker]=2048 [merges]=1024)
 
 log() { printf '\n== fuzz: %s\n' "$*"; }
 die() { printf 'fuzz: error: %s\n' "$*" >&2; exit 2; }
@@ -55,7 +65,9 @@ runtime="$("$PY" -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so
 
 # 3. A copy of the package with the C extensions rebuilt sanitized, first on PYTHONPATH. Nothing is
 #    written into the source tree. (setup.py's own -O3 comes after CFLAGS, so the fuzzed code is
-#    optimized as in production.)
+#    optimized as in production.) CPython's own CFLAGS carry -fwrapv, which makes signed overflow
+#    defined and so switches UBSan's check for it off; -fno-wrapv after them switches it back on: the C
+#    code must not overflow a signed integer whatever flags it is built with.
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 pkg=$work/pkg
@@ -63,7 +75,7 @@ rm -rf "$pkg" "$work/tmp" "$work/seeds"
 mkdir -p "$pkg" "$work/logs"
 tar -C src --exclude='*.so' --exclude=__pycache__ -cf - everybit | tar -C "$pkg" -xf -
 log "building the sanitized extension into $pkg"
-SAN="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
+SAN="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all -fno-omit-frame-pointer -g -fno-wrapv"
 if ! CC=clang LDSHARED="clang -shared" CFLAGS="$SAN" \
     "$PY" setup.py -q build_ext --build-lib "$pkg" --build-temp "$work/tmp" >"$work/logs/build.log" 2>&1; then
     cat "$work/logs/build.log"
@@ -90,13 +102,15 @@ for t in "${ALL_TARGETS[@]}"; do
 done
 sanitized() { LD_PRELOAD="$runtime" PYTHONPATH="$pkg" PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0 "$@"; }
 
-where=$(sanitized "$PY" -c 'import everybit.ulz._ulz as m; print(m.__file__)')
-echo "everybit.ulz._ulz = $where"
-case $where in "$pkg"/*) ;; *) die "the sanitized build is not the one imported" ;; esac
-# fuzz_ikcoder.py loads its module from the first everybit on sys.path, bypassing everybit.imgkan
-where=$(sanitized "$PY" -c 'import sys; sys.path.insert(0, "tests/fuzz"); import fuzz_ikcoder as h; print(h.ik.__file__)')
-echo "everybit.imgkan._ikcoder = $where"
-case $where in "$pkg"/*) ;; *) die "the sanitized build of _ikcoder is not the one loaded" ;; esac
+check_sanitized() {  # EXT PYTHON-CODE-THAT-SETS-m
+    local where
+    where=$(sanitized "$PY" -c "$2; print(m.__file__)")
+    case $where in "$pkg"/*) echo "$1 = $where" ;; *) die "$1: the sanitized build is not the one loaded ($where)" ;; esac
+}
+for ext in "${EXTENSIONS[@]}"; do
+    check_sanitized "$ext" "import sys; sys.path.insert(0, 'tests/fuzz'); import _common; m = _common.load_extension('$ext')"
+done
+for ext in "${PACKAGED[@]}"; do check_sanitized "$ext" "import $ext as m"; done
 
 # 4. Seeds (valid streams, generated), then each target for $secs seconds.
 sanitized "$PY" tests/fuzz/make_seeds.py "$work/seeds"

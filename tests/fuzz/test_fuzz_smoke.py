@@ -10,13 +10,19 @@ import pytest
 from tests.fuzz import make_seeds
 
 ROUNDS = 2000
-TARGETS = {
+TARGETS = {  # every fuzz_*.py of this folder (test_every_harness_is_listed)
     "decompress": "tests.fuzz.fuzz_decompress",
     "decompress_block": "tests.fuzz.fuzz_decompress_block",
     "roundtrip": "tests.fuzz.fuzz_roundtrip",
     "frame": "tests.fuzz.fuzz_frame",
     "ikcoder": "tests.fuzz.fuzz_ikcoder",
     "imli_reader": "tests.fuzz.fuzz_imli_reader",
+    "bpez_pairs": "tests.fuzz.fuzz_bpez_pairs",
+    "bpez_frame": "tests.fuzz.fuzz_bpez_frame",
+    "jbigctx": "tests.fuzz.fuzz_jbigctx",
+    "fontpack_file": "tests.fuzz.fuzz_fontpack_file",
+    "chunker": "tests.fuzz.fuzz_chunker",
+    "merges": "tests.fuzz.fuzz_merges",
 }
 
 
@@ -57,3 +63,11 @@ def test_harness_accepts_seeds_and_mutants(target):
     for i in range(ROUNDS):
         data = rng.randbytes(rng.randrange(64)) if i % 4 == 0 else mutate(rng, rng.choice(small), small)
         harness.TestOneInput(data)
+
+
+def test_every_harness_is_listed():
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    assert sorted(TARGETS) == sorted(p.stem.removeprefix("fuzz_") for p in here.glob("fuzz_*.py"))
+    assert sorted(TARGETS) == sorted(make_seeds.TARGETS)

@@ -293,3 +293,11 @@ def test_block_planner_equals_zpaq(tmp_path):
     mine.append((first, next_id - 1, planner.size + 4 * planner.frags + 8, planner.method()))
     assert len(theirs) > 5 and {m[-1][-1] for m in theirs} >= {"0", "1"}  # binary and text blocks
     assert mine == theirs
+
+
+def test_max_size_above_zpaqs_limit_is_refused():
+    """zpaq's largest fragment is under 2**31; above that the chunker's hash arithmetic could overflow."""
+    from everybit.imli._chunker import Chunker
+
+    with pytest.raises(ValueError, match="max_size"):
+        Chunker(max_size=2**31 + 1)

@@ -129,6 +129,8 @@ def test_same_merges_as_hf_trainer(corpus):
         ([0, 1], [2, 1], [1, 1], b"\0\0\0" * 2, "non-decreasing"),
         ([0, 1], [2], [1, 1], b"\0\0\0" * 2, "differ in length"),
         ([0, 1], [2], [1], b"\0\0", "multiple of 3"),
+        ([0, 1], [2], [1], b"\0\1\0" * 2, "needs a word"),  # a non-space edge in a zero-word shape
+        ([0, 1, 0, 1], [2, 4], [2**62, 2**62], b"\0\0\0" * 2, "overflow int64"),
     ],
 )
 def test_bad_input(symbols, ends, counts, shapes, message):
@@ -143,3 +145,26 @@ def test_token_shape():
     assert token_shape(b"ing of ") == (2, 1, 0)
     assert token_shape(b"   ") == (0, 0, 0)
     assert token_shape(b"x") == (1, 1, 1)
+
+
+def test_a_trainer_is_not_shared_between_threads():
+    """merge() runs without the GIL; a second thread touching the trainer meanwhile is refused."""
+    import threading
+
+    n = 200_000
+    symbols = np.arange(n, dtype=np.uint32) % 4
+    trainer = MergeTrainer(symbols, np.array([n], np.int64), np.array([1], np.int64), b"\0\0\0" * 4)
+    refused = []
+
+    def poke():
+        while worker.is_alive():
+            try:
+                trainer.symbols  # noqa: B018 - the getter is what races with merge()
+            except RuntimeError as exc:
+                refused.append(str(exc))
+
+    worker = threading.Thread(target=trainer.merge, args=(400,))
+    worker.start()
+    poke()
+    worker.join()
+    assert refused and all("in use by another thread" in msg for msg in refused)

@@ -194,6 +194,9 @@ static uint8_t *expand(const Tree *t, unsigned node, uint8_t *op) {
 /* Returns 0, or -1 if the output would not be exactly size bytes. */
 static int decode(Tree *t, const uint8_t *table, unsigned cycles, const uint8_t *src, size_t n, uint8_t *dst,
                   size_t size, size_t *fail_at) {
+    /* Lengths saturate at `cap` (doubling 255 times would overflow): a saturated length is above both the
+     * room for output and FLAT, so it fails the room check below and is never copied from flat[]. */
+    const uint64_t cap = (size > FLAT ? (uint64_t)size : FLAT) + 1;
     for (unsigned s = 0; s < 256; s++) { t->cur[s] = (uint16_t)s; t->len[s] = 1; }
     for (unsigned k = 0; k < cycles; k++) {
         const uint8_t *e = table + 3 * k;
@@ -201,7 +204,7 @@ static int decode(Tree *t, const uint8_t *table, unsigned cycles, const uint8_t 
         t->left[node] = t->cur[e[0]];
         t->right[node] = t->cur[e[1]];
         uint64_t l = t->len[t->left[node]] + t->len[t->right[node]];
-        t->len[node] = l > (uint64_t)size + 1 ? (uint64_t)size + 1 : l; /* saturate: no overflow */
+        t->len[node] = l > cap ? cap : l;
         t->cur[e[2]] = (uint16_t)node;
     }
     for (unsigned s = 0; s < 256; s++)
@@ -227,21 +230,26 @@ static int decode(Tree *t, const uint8_t *table, unsigned cycles, const uint8_t 
 
 static PyObject *BPEZError;
 
-static PyObject *py_pair_encode(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_pair_encode(PyObject *Py_UNUSED(m), PyObject *args, PyObject *kw) {
     static char *names[] = {"data", "max_cycles", "min_count", NULL};
     Py_buffer in;
     unsigned max_cycles = MAX_CYCLES, min_count = 3;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|II", names, &in, &max_cycles, &min_count)) return NULL;
     if (max_cycles > MAX_CYCLES) max_cycles = MAX_CYCLES;
     if (min_count < 2) min_count = 2; /* a pair seen once cannot pay for its table entry */
-    PyObject *buf = PyBytes_FromStringAndSize(in.buf, in.len);
-    State *st = buf ? malloc(sizeof(State)) : NULL;
-    uint8_t table[3 * MAX_CYCLES];
+    /* The block is rewritten in a private copy (the caller's buffer may change once released), then the
+     * shorter result is copied into a bytes object of its exact size. */
     size_t n = (size_t)in.len;
-    unsigned cycles = 0;
+    uint8_t *p = malloc(n ? n : 1);
+    State *st = p ? malloc(sizeof(State)) : NULL;
+    if (p) memcpy(p, in.buf, n);
     PyBuffer_Release(&in);
-    if (!st) { Py_XDECREF(buf); return PyErr_NoMemory(); }
-    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(buf);
+    if (!st) {
+        free(p);
+        return PyErr_NoMemory();
+    }
+    uint8_t table[3 * MAX_CYCLES];
+    unsigned cycles;
     if (n >= GIL_THRESHOLD) {
         Py_BEGIN_ALLOW_THREADS
         cycles = encode(st, p, &n, max_cycles, min_count, table);
@@ -250,13 +258,13 @@ static PyObject *py_pair_encode(PyObject *m, PyObject *args, PyObject *kw) {
         cycles = encode(st, p, &n, max_cycles, min_count, table);
     }
     free(st);
-    if (_PyBytes_Resize(&buf, (Py_ssize_t)n) < 0) return NULL;
-    PyObject *tab = PyBytes_FromStringAndSize((const char *)table, 3 * (Py_ssize_t)cycles);
-    if (!tab) { Py_DECREF(buf); return NULL; }
-    return Py_BuildValue("(NN)", buf, tab);
+    PyObject *res = Py_BuildValue("(y#y#)", (const char *)p, (Py_ssize_t)n, (const char *)table,
+                                  3 * (Py_ssize_t)cycles);
+    free(p);
+    return res;
 }
 
-static PyObject *py_pair_decode(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_pair_decode(PyObject *Py_UNUSED(m), PyObject *args, PyObject *kw) {
     static char *names[] = {"data", "table", "size", NULL};
     Py_buffer in, tab;
     Py_ssize_t size;
@@ -302,7 +310,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "everybit.bpez._bpez", "BPE pair substitution core.", -1,
-                                    methods};
+                                    methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__bpez(void) {
     PyObject *m = PyModule_Create(&module);

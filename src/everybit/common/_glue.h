@@ -1,4 +1,5 @@
-/* CPython glue shared by everybit's C extensions (included, not linked: each extension stays one file). */
+/* CPython glue shared by everybit's C extensions (included, not linked: each extension stays one file).
+ * Everything is static inline, so an extension that does not use a helper gets no unused-function warning. */
 #ifndef EVERYBIT_GLUE_H
 #define EVERYBIT_GLUE_H
 
@@ -6,8 +7,8 @@
 #include <string.h>
 
 /* Maps positional + keyword arguments of a METH_FASTCALL call onto slots; unset slots stay NULL. */
-static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                      const char *const *names, int nnames, int nrequired, PyObject **slots) {
+static inline int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                             const char *const *names, int nnames, int nrequired, PyObject **slots) {
     if (nargs > nnames) {
         PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, nnames, nargs);
         return -1;
@@ -40,7 +41,7 @@ static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs
 
 /* A new exception class derived from everybit.common.errors.CorruptDataError (so also a ValueError),
  * like every everybit decoding failure; NULL with an exception set on failure. */
-static PyObject *new_corrupt_error(const char *name, const char *doc) {
+static inline PyObject *new_corrupt_error(const char *name, const char *doc) {
     PyObject *errors = PyImport_ImportModule("everybit.common.errors");
     PyObject *base = errors ? PyObject_GetAttrString(errors, "CorruptDataError") : NULL;
     Py_XDECREF(errors);
@@ -49,5 +50,25 @@ static PyObject *new_corrupt_error(const char *name, const char *doc) {
     Py_DECREF(base);
     return cls;
 }
+
+/* Guard of an object whose methods run with the GIL released and change its state (a Chunker, a
+ * MergeTrainer): a second call that arrives meanwhile, from another thread, would race on that state, so it
+ * is refused with RuntimeError instead. The flag is only read and set with the GIL held, which makes the
+ * test-and-set atomic. Every method that touches the state, __init__ included, enters the guard first:
+ *
+ *     if (busy_enter(&self->busy, "Chunker")) return NULL;
+ *     ... (may release the GIL) ...
+ *     busy_leave(&self->busy);
+ */
+static inline int busy_enter(int *busy, const char *what) {
+    if (*busy) {
+        PyErr_Format(PyExc_RuntimeError, "%s is in use by another thread", what);
+        return -1;
+    }
+    *busy = 1;
+    return 0;
+}
+
+static inline void busy_leave(int *busy) { *busy = 0; }
 
 #endif

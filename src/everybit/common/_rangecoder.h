@@ -7,13 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#if defined(__GNUC__)
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define LIKELY(x) (x)
-#define UNLIKELY(x) (x)
-#endif
+#include "_portable.h" /* UNLIKELY */
 
 typedef struct {
     uint32_t x1, x2;
@@ -22,7 +16,7 @@ typedef struct {
     int oom;
 } Enc;
 
-static void enc_put(Enc *e, uint8_t b) {
+static inline void enc_put(Enc *e, uint8_t b) {
     if (UNLIKELY(e->len == e->cap)) {
         size_t ncap = e->cap ? e->cap * 2 : 4096;
         uint8_t *nb = realloc(e->buf, ncap);
@@ -55,7 +49,7 @@ static inline uint8_t dec_byte(Dec *d) {
     return p < d->len ? d->in[p] : 0;
 }
 
-static void dec_init(Dec *d, const uint8_t *in, size_t len) {
+static inline void dec_init(Dec *d, const uint8_t *in, size_t len) {
     d->in = in;
     d->len = len;
     d->pos = 0;

@@ -31,6 +31,7 @@
 #include <Python.h>
 #include "_glue.h"
 #include "_rangecoder.h"
+#include "_varint.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,6 @@
 #define MAX_PERIOD 1024
 #define PMIN 4 /* smallest offset tried: below it the pixel is part of the same stroke, not the next cell */
 #define GIL_THRESHOLD 65536 /* pixels */
-#define VARINT_MAX 9
 
 #define LIMIT 20     /* visit count cap of a probability: the slowest rate is 1/21.5 */
 #define NIN 5        /* model inputs to the mixer (+ a bias) */
@@ -85,6 +85,19 @@ static void init_tables(void) {
         stretch_tab[i] = (int16_t)(d - 2048);
     }
     for (int n = 0; n <= LIMIT; n++) rate_tab[n] = (uint16_t)(131072 / (2 * n + 3));
+}
+
+/* floor(x / 2^k): what an arithmetic right shift gives, without shifting a negative value (whose result
+ * C leaves to the implementation). The coder's arithmetic must be the same on every platform, and
+ * compilers turn this into that one shift where it is one. */
+static inline int64_t floor_shift(int64_t x, unsigned k) { return x < 0 ? ~(~x >> k) : x >> k; }
+
+/* a + b modulo 2^32, as an int32: a mixer weight wraps instead of overflowing (undefined behaviour). It
+ * takes ~2^31 pixels of one colour to get there; wrapping keeps such a stream decodable and identical
+ * everywhere. */
+static inline int32_t add_wrap32(int32_t a, int32_t b) {
+    uint32_t u = (uint32_t)a + (uint32_t)b;
+    return u <= (uint32_t)INT32_MAX ? (int32_t)u : -(int32_t)(UINT32_MAX - u) - 1;
 }
 
 static inline int squash16(int d) {
@@ -129,7 +142,12 @@ static int model_init(Model *m, uint64_t pixels) {
     size_t total = (size_t)SIZE_A + ((size_t)1 << m->bbits) + SIZE_C + SIZE_D + SIZE_E;
     m->block = malloc(total * sizeof(Ctr));
     if (!m->block) return -1;
-    for (size_t i = 0; i < total; i++) { m->block[i].p = 32768; m->block[i].n = 0; }
+    /* every counter starts at p = 1/2, n = 0: the first one is set, then copied in doubling runs (a few
+     * memcpy calls, where a sanitized build would check each of the ~150k stores of a loop) */
+    m->block[0].p = 32768;
+    m->block[0].n = 0;
+    for (size_t done = 1; done < total; done *= 2)
+        memcpy(m->block + done, m->block, (done < total - done ? done : total - done) * sizeof(Ctr));
     m->a = m->block;
     m->b = m->a + SIZE_A;
     m->c = m->b + ((size_t)1 << m->bbits);
@@ -211,29 +229,30 @@ static inline void predict(Model *m, const View *v, int x, Pred *pr) {
         d1 += (int64_t)w1[i] * pr->st[i];
         d2 += (int64_t)w2[i] * pr->st[i];
     }
-    int e1 = (int)(d1 >> 16), e2 = (int)(d2 >> 16);
+    int e1 = (int)floor_shift(d1, 16), e2 = (int)floor_shift(d2, 16);
     if (e1 > 2047) e1 = 2047;
     if (e1 < -2047) e1 = -2047;
     if (e2 > 2047) e2 = 2047;
     if (e2 < -2047) e2 = -2047;
     pr->p1 = squash16(e1) >> 4;
     pr->p2 = squash16(e2) >> 4;
-    unsigned p = (unsigned)squash16((e1 + e2) >> 1);
+    unsigned p = (unsigned)squash16((int)floor_shift(e1 + e2, 1));
     pr->p = p < 1 ? 1 : p > 65535 ? 65535 : p;
 }
 
 static inline void update(Pred *pr, int bit) {
-    int err1 = ((bit << 12) - pr->p1) * MIX_LR, err2 = ((bit << 12) - pr->p2) * MIX_LR;
+    int64_t err1 = ((bit << 12) - pr->p1) * MIX_LR, err2 = ((bit << 12) - pr->p2) * MIX_LR;
     for (int i = 0; i < NIN; i++) {
-        pr->w1[i] += (int32_t)(((int64_t)pr->st[i] * err1) >> 16);
-        pr->w2[i] += (int32_t)(((int64_t)pr->st[i] * err2) >> 16);
+        pr->w1[i] = add_wrap32(pr->w1[i], (int32_t)floor_shift(pr->st[i] * err1, 16));
+        pr->w2[i] = add_wrap32(pr->w2[i], (int32_t)floor_shift(pr->st[i] * err2, 16));
     }
-    pr->w1[NIN] += (256 * err1) >> 16;
-    pr->w2[NIN] += (256 * err2) >> 16;
-    int target = bit ? 65535 : 0;
+    pr->w1[NIN] = add_wrap32(pr->w1[NIN], (int32_t)floor_shift(256 * err1, 16));
+    pr->w2[NIN] = add_wrap32(pr->w2[NIN], (int32_t)floor_shift(256 * err2, 16));
+    int64_t target = bit ? 65535 : 0;
     for (int i = 0; i < NIN; i++) {
         Ctr *c = pr->c[i];
-        c->p = (uint16_t)(c->p + (((target - (int)c->p) * (int)rate_tab[c->n]) >> 16));
+        /* |step| < |target - p| (the rate is below 1), so p stays in 0..65535 */
+        c->p = (uint16_t)(c->p + floor_shift((target - c->p) * rate_tab[c->n], 16));
         if (c->n < LIMIT) c->n++;
     }
 }
@@ -437,13 +456,6 @@ static int choose_period(const uint8_t *pix, int64_t h, int64_t w) {
 
 typedef enum { E_OK, E_NOMEM, E_TRUNCATED, E_TRAILING } CErr;
 
-static size_t put_varint(uint8_t *p, uint64_t v) {
-    size_t n = 0;
-    while (v >= 0x80) { p[n++] = (uint8_t)(v | 0x80); v >>= 7; }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
 /* Encodes n bitmaps (shapes[2i], shapes[2i+1]) whose pixels lie back to back in pix. Returns the
  * payload in *out (malloc'd, caller frees) or an error. */
 static CErr encode_all(const uint8_t *pix, const int64_t *shapes, size_t n, uint64_t total, int64_t wmax,
@@ -507,30 +519,26 @@ static CErr decode_all(const uint8_t *in, size_t len, uint8_t *pix, const int64_
 
 static PyObject *FontpackError;
 
-/* Validated shapes: a C-contiguous buffer of native int64 (height, width) pairs. */
+/* Validated shapes: (height, width) pairs, in an aligned copy the struct owns (the caller's buffer may
+ * start at any address, where reading int64 through a pointer would be undefined). */
 typedef struct {
-    Py_buffer view;
-    const int64_t *v;
+    int64_t *v; /* PyMem; 2 per bitmap */
     size_t n;
     uint64_t total;
     int64_t wmax;
 } Shapes;
 
-static int get_shapes(PyObject *obj, Shapes *s) {
-    if (PyObject_GetBuffer(obj, &s->view, PyBUF_C_CONTIGUOUS) < 0) return -1;
-    if (s->view.len % 16) {
-        PyErr_SetString(PyExc_ValueError, "shapes must be int64 (height, width) pairs");
-        PyBuffer_Release(&s->view);
-        return -1;
-    }
-    s->v = (const int64_t *)s->view.buf;
-    s->n = (size_t)s->view.len / 16;
+static void shapes_free(Shapes *s) {
+    PyMem_Free(s->v);
+    s->v = NULL;
+}
+
+/* Checks the s->n pairs of s->v and sets total and wmax; frees s->v on failure. */
+static int shapes_check(Shapes *s) {
     s->total = 0;
     s->wmax = 0;
     for (size_t i = 0; i < s->n; i++) {
-        int64_t h, w;
-        memcpy(&h, (const uint8_t *)s->view.buf + 16 * i, 8);
-        memcpy(&w, (const uint8_t *)s->view.buf + 16 * i + 8, 8);
+        int64_t h = s->v[2 * i], w = s->v[2 * i + 1];
         if (h < 0 || w < 0) {
             PyErr_Format(PyExc_ValueError, "bitmap %zu has a negative size (%lld x %lld)", i, (long long)h, (long long)w);
             goto fail;
@@ -549,8 +557,28 @@ static int get_shapes(PyObject *obj, Shapes *s) {
     }
     return 0;
 fail:
-    PyBuffer_Release(&s->view);
+    shapes_free(s);
     return -1;
+}
+
+/* Shapes from a C-contiguous buffer of native int64 (height, width) pairs. */
+static int get_shapes(PyObject *obj, Shapes *s) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (view.len % 16) {
+        PyErr_SetString(PyExc_ValueError, "shapes must be int64 (height, width) pairs");
+        PyBuffer_Release(&view);
+        return -1;
+    }
+    s->n = (size_t)view.len / 16;
+    s->v = PyMem_Malloc((size_t)view.len); /* PyMem_Malloc(0) is a valid block */
+    if (s->v && view.len) memcpy(s->v, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    if (!s->v) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return shapes_check(s);
 }
 
 static PyObject *raise_cerr(CErr e) {
@@ -564,10 +592,10 @@ static PyObject *raise_cerr(CErr e) {
 
 /* Encodes and wraps the payload after a header. */
 static PyObject *encode_common(const uint8_t *pix, const Shapes *s, int single, int period) {
-    uint8_t hdr[1 + VARINT_MAX];
+    uint8_t hdr[1 + VARINT_MAX_BYTES];
     size_t hlen = 0;
     hdr[hlen++] = (uint8_t)(FORMAT_TAG | (single ? KIND_SINGLE : KIND_LIST));
-    if (single) hlen += put_varint(hdr + hlen, (uint64_t)period);
+    if (single) hlen = (size_t)(varint_put(hdr + hlen, (uint64_t)period) - hdr);
     uint8_t *payload;
     size_t plen;
     CErr e;
@@ -601,14 +629,9 @@ static PyObject *decode_common(const Py_buffer *in, const Shapes *s, int single)
     pos = 1;
     uint64_t period = 0;
     if (single) {
-        int shift = 0, done = 0;
-        while (pos < len && shift < 63) {
-            uint8_t b = p[pos++];
-            period |= (uint64_t)(b & 0x7f) << shift;
-            shift += 7;
-            if (!(b & 0x80)) { done = 1; break; }
-        }
-        if (!done) return PyErr_Format(FontpackError, "corrupt data: truncated header");
+        const uint8_t *q = p + pos;
+        if (varint_get(&q, p + len, &period)) return PyErr_Format(FontpackError, "corrupt data: truncated header");
+        pos = (size_t)(q - p);
         if (period == 1 || period > MAX_PERIOD)
             return PyErr_Format(FontpackError, "corrupt data: bad reference offset %llu", (unsigned long long)period);
     }
@@ -631,56 +654,57 @@ static PyObject *decode_common(const Py_buffer *in, const Shapes *s, int single)
     return out;
 }
 
-static PyObject *py_encode_list(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+static PyObject *py_encode_list(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     static const char *const names[] = {"pixels", "shapes"};
     PyObject *slots[2], *res = NULL;
     Shapes s;
     Py_buffer pix;
     if (parse_args("encode_list", args, nargs, kwnames, names, 2, 2, slots)) return NULL;
     if (get_shapes(slots[1], &s)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &pix, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&s.view); return NULL; }
+    if (PyObject_GetBuffer(slots[0], &pix, PyBUF_C_CONTIGUOUS) < 0) { shapes_free(&s); return NULL; }
     if ((uint64_t)pix.len != s.total)
         PyErr_Format(PyExc_ValueError, "pixels has %zd bytes, the shapes need %llu", pix.len, (unsigned long long)s.total);
     else
         res = encode_common(pix.buf, &s, 0, 0);
     PyBuffer_Release(&pix);
-    PyBuffer_Release(&s.view);
+    shapes_free(&s);
     return res;
 }
 
-static PyObject *py_decode_list(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+static PyObject *py_decode_list(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     static const char *const names[] = {"data", "shapes"};
     PyObject *slots[2], *res;
     Shapes s;
     Py_buffer in;
     if (parse_args("decode_list", args, nargs, kwnames, names, 2, 2, slots)) return NULL;
     if (get_shapes(slots[1], &s)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&s.view); return NULL; }
+    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) { shapes_free(&s); return NULL; }
     res = decode_common(&in, &s, 0);
     PyBuffer_Release(&in);
-    PyBuffer_Release(&s.view);
+    shapes_free(&s);
     return res;
 }
 
-/* One (height, width) pair as a Shapes over a small owned buffer. */
-static int single_shape(PyObject *hobj, PyObject *wobj, int64_t pair[2], Shapes *s) {
+/* One (height, width) pair as a Shapes. */
+static int single_shape(PyObject *hobj, PyObject *wobj, Shapes *s) {
     long long h = PyLong_AsLongLong(hobj);
     if (h == -1 && PyErr_Occurred()) return -1;
     long long w = PyLong_AsLongLong(wobj);
     if (w == -1 && PyErr_Occurred()) return -1;
-    pair[0] = h;
-    pair[1] = w;
-    PyObject *b = PyBytes_FromStringAndSize((const char *)pair, 16);
-    if (!b) return -1;
-    int r = get_shapes(b, s);
-    Py_DECREF(b); /* the bytes object stays alive while the view holds it */
-    return r;
+    s->v = PyMem_Malloc(2 * sizeof(int64_t));
+    if (!s->v) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->v[0] = h;
+    s->v[1] = w;
+    s->n = 1;
+    return shapes_check(s);
 }
 
-static PyObject *py_encode_single(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+static PyObject *py_encode_single(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     static const char *const names[] = {"pixels", "height", "width", "period"};
     PyObject *slots[4], *res = NULL;
-    int64_t pair[2];
     Shapes s;
     Py_buffer pix;
     long period = -1;
@@ -693,41 +717,41 @@ static PyObject *py_encode_single(PyObject *m, PyObject *const *args, Py_ssize_t
             return NULL;
         }
     }
-    if (single_shape(slots[1], slots[2], pair, &s)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &pix, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&s.view); return NULL; }
+    if (single_shape(slots[1], slots[2], &s)) return NULL;
+    const int64_t h = s.v[0], w = s.v[1];
+    if (PyObject_GetBuffer(slots[0], &pix, PyBUF_C_CONTIGUOUS) < 0) { shapes_free(&s); return NULL; }
     if ((uint64_t)pix.len != s.total) {
-        PyErr_Format(PyExc_ValueError, "pixels has %zd bytes, %lld x %lld needs %llu", pix.len, (long long)pair[0],
-                     (long long)pair[1], (unsigned long long)s.total);
+        PyErr_Format(PyExc_ValueError, "pixels has %zd bytes, %lld x %lld needs %llu", pix.len, (long long)h,
+                     (long long)w, (unsigned long long)s.total);
     } else {
         if (period < 0) {
             if (s.total >= GIL_THRESHOLD) {
                 Py_BEGIN_ALLOW_THREADS
-                period = choose_period(pix.buf, pair[0], pair[1]);
+                period = choose_period(pix.buf, h, w);
                 Py_END_ALLOW_THREADS
             } else {
-                period = choose_period(pix.buf, pair[0], pair[1]);
+                period = choose_period(pix.buf, h, w);
             }
         }
-        if (period >= pair[1] && period) period = 0; /* an offset past the width sees only zeros */
+        if (period >= w && period) period = 0; /* an offset past the width sees only zeros */
         res = encode_common(pix.buf, &s, 1, (int)period);
     }
     PyBuffer_Release(&pix);
-    PyBuffer_Release(&s.view);
+    shapes_free(&s);
     return res;
 }
 
-static PyObject *py_decode_single(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+static PyObject *py_decode_single(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     static const char *const names[] = {"data", "height", "width"};
     PyObject *slots[3], *res;
-    int64_t pair[2];
     Shapes s;
     Py_buffer in;
     if (parse_args("decode_single", args, nargs, kwnames, names, 3, 3, slots)) return NULL;
-    if (single_shape(slots[1], slots[2], pair, &s)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&s.view); return NULL; }
+    if (single_shape(slots[1], slots[2], &s)) return NULL;
+    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) { shapes_free(&s); return NULL; }
     res = decode_common(&in, &s, 1);
     PyBuffer_Release(&in);
-    PyBuffer_Release(&s.view);
+    shapes_free(&s);
     return res;
 }
 
@@ -747,7 +771,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "everybit.fontpack._jbigctx",
-                                    "fontpack context coder core.", -1, methods};
+                                    "fontpack context coder core.", -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__jbigctx(void) {
     init_tables();

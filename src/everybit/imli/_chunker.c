@@ -14,10 +14,11 @@
  *
  * A Chunker object carries the state between calls, so a file can be fed in pieces of any size and
  * the cuts are the same as for the whole file at once. Calls on more than GIL_THRESHOLD bytes run
- * with the GIL released; a Chunker refuses to be used by two threads at the same time.
+ * with the GIL released; a Chunker refuses to be used by two threads at the same time (busy_enter).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_glue.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -25,6 +26,10 @@
 #define MUL_HIT 314159265u
 #define MUL_MISS 271828182u
 #define O1_HISTORY 4 /* zpaq keeps the o1 tables of the last 4 full-size fragments of a block */
+/* The largest max_size: zpaq's largest block (2^31 - 4096 bytes, -method x11) holds its largest
+ * fragment, and up to 2^31 every statistic of analyze() fits its type: counts in uint32, and the
+ * square of test 2 (up to max_size^2) in int64, which overflows from about 3.04e9. */
+#define MAX_FRAGMENT ((uint64_t)1 << 31)
 
 /* zpaq's weight table: 32768 / ((i + 1) * 204), which is 0 from i = 160 on. */
 static unsigned char weight[256];
@@ -127,7 +132,7 @@ static void analyze(const uint8_t *o1, uint64_t len, uint32_t hits, uint32_t *hi
         if (i >= 192 && i < 240 && v && (v < 128 || v >= 192)) text--;
         if (v == 139) exe++;
     }
-    if (sz > 0) h1 = h1 * h1 / sz; /* test 2: spread of the o1 predictions */
+    if (sz > 0) h1 = h1 * h1 / sz; /* test 2: spread of the o1 predictions (|h1| <= sz <= MAX_FRAGMENT) */
     uint32_t best = hits;             /* test 1: correct o1 predictions */
     if ((uint32_t)h1 > best) best = (uint32_t)h1;
     const uint32_t t3 = (uint32_t)(count[0] * sz / 256); /* test 3: contexts never seen / predicting 0 */
@@ -152,24 +157,16 @@ static int Chunker_init(ChunkerObject *self, PyObject *args, PyObject *kw) {
     unsigned long long min_size = 4096, max_size = 520192, limit = 65536;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|KKK:Chunker", kwlist, &min_size, &max_size, &limit))
         return -1;
-    if (max_size < 1 || min_size > max_size || limit > 0xffffffffull) {
-        PyErr_SetString(PyExc_ValueError, "need 1 <= max_size, min_size <= max_size, limit < 2**32");
+    if (max_size < 1 || max_size > MAX_FRAGMENT || min_size > max_size || limit > 0xffffffffull) {
+        PyErr_SetString(PyExc_ValueError, "need 1 <= max_size <= 2**31, min_size <= max_size, limit < 2**32");
         return -1;
     }
+    if (busy_enter(&self->busy, "Chunker")) return -1; /* __init__ again, while another thread cuts */
     self->min_size = min_size;
     self->max_size = max_size;
     self->limit = (uint32_t)limit;
-    self->busy = 0;
     reset(&self->st);
-    return 0;
-}
-
-static int enter(ChunkerObject *self) {
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "Chunker is in use by another thread");
-        return -1;
-    }
-    self->busy = 1;
+    busy_leave(&self->busy);
     return 0;
 }
 
@@ -178,7 +175,7 @@ static PyObject *Chunker_cut(ChunkerObject *self, PyObject *args, PyObject *kw) 
     Py_buffer buf;
     int want_stats = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|p:cut", kwlist, &buf, &want_stats)) return NULL;
-    if (enter(self) < 0) {
+    if (busy_enter(&self->busy, "Chunker")) {
         PyBuffer_Release(&buf);
         return NULL;
     }
@@ -191,7 +188,7 @@ static PyObject *Chunker_cut(ChunkerObject *self, PyObject *args, PyObject *kw) 
     } else {
         n = scan(self, (const uint8_t *)buf.buf, buf.len, &cuts, &cap, want_stats);
     }
-    self->busy = 0;
+    busy_leave(&self->busy);
     PyBuffer_Release(&buf);
     if (n < 0) {
         free(cuts);
@@ -218,7 +215,7 @@ static PyObject *Chunker_finish(ChunkerObject *self, PyObject *args, PyObject *k
     static char *kwlist[] = {"stats", NULL};
     int want_stats = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|p:finish", kwlist, &want_stats)) return NULL;
-    if (enter(self) < 0) return NULL;
+    if (busy_enter(&self->busy, "Chunker")) return NULL;
     PyObject *res;
     if (want_stats) {
         Cut k;
@@ -231,13 +228,16 @@ static PyObject *Chunker_finish(ChunkerObject *self, PyObject *args, PyObject *k
         res = PyLong_FromUnsignedLongLong(self->st.len);
     }
     reset(&self->st);
-    self->busy = 0;
+    busy_leave(&self->busy);
     return res;
 }
 
 static PyObject *Chunker_pending(ChunkerObject *self, void *closure) {
     (void)closure;
-    return PyLong_FromUnsignedLongLong(self->st.len);
+    if (busy_enter(&self->busy, "Chunker")) return NULL; /* cut() may be changing it without the GIL */
+    uint64_t len = self->st.len;
+    busy_leave(&self->busy);
+    return PyLong_FromUnsignedLongLong(len);
 }
 
 static PyObject *Chunker_get_min(ChunkerObject *self, void *closure) {
@@ -282,7 +282,7 @@ static PyTypeObject ChunkerType = {
     .tp_basicsize = sizeof(ChunkerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Chunker(min_size=4096, max_size=520192, limit=65536)\n\n"
-              "Streaming zpaq 7.15 fragmenter for one file at a time.",
+              "Streaming zpaq 7.15 fragmenter for one file at a time (max_size at most 2**31).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Chunker_init,
     .tp_methods = Chunker_methods,

@@ -9,12 +9,18 @@
  * Bookkeeping is the usual incremental one: a count per pair, the positions where each pair starts, a
  * lazy max-heap of (count, pair). Counts of existing pairs only ever fall (a merge creates pairs with a
  * brand-new symbol), so a stale heap entry is recognised by its count and pushed again with the true one.
+ *
+ * merge() runs with the GIL released; a trainer refuses to be used by two threads at the same time
+ * (busy_enter).
  */
+#define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "_glue.h"
+#include "_portable.h"
 
 #define NONE UINT32_MAX
 #define DEAD UINT32_MAX
@@ -56,6 +62,7 @@ typedef struct {
     int max_words;
     int64_t min_frequency;
     int ready;
+    int busy; /* busy_enter */
 } Trainer;
 
 static uint64_t mix(uint64_t x) {
@@ -238,7 +245,8 @@ static int add_symbol(Trainer *t, uint32_t a, uint32_t b) {
 
 /* ------------------------------------------------------------------ Python type */
 
-static void Trainer_dealloc(Trainer *t) {
+/* Frees every table and zeroes the state (the Python header and the busy flag stay). */
+static void trainer_clear(Trainer *t) {
     free(t->sym);
     free(t->prev);
     free(t->next);
@@ -250,6 +258,13 @@ static void Trainer_dealloc(Trainer *t) {
     free(t->table);
     free(t->heap);
     free(t->touched);
+    int busy = t->busy;
+    memset((char *)t + sizeof(PyObject), 0, sizeof(Trainer) - sizeof(PyObject));
+    t->busy = busy;
+}
+
+static void Trainer_dealloc(Trainer *t) {
+    trainer_clear(t);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -263,8 +278,9 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t item, const cha
     return 0;
 }
 
-/* Fills positions, links and the initial pair counts; -1 with an exception set on failure. */
-static int load(Trainer *t, const uint32_t *syms, const int64_t *ends, const int64_t *counts, size_t nwords) {
+/* Fills positions, links and the initial pair counts; -1 with an exception set on failure. The arrays are
+ * the caller's buffers, which may start at any address: read with load_*, never through a cast pointer. */
+static int load(Trainer *t, const uint8_t *syms, const uint8_t *ends, const uint8_t *counts, size_t nwords) {
     size_t n = t->npos;
     t->sym = malloc(n * sizeof(uint32_t) + 1);
     t->prev = malloc(n * sizeof(uint32_t) + 1);
@@ -275,26 +291,36 @@ static int load(Trainer *t, const uint32_t *syms, const int64_t *ends, const int
     if (!t->sym || !t->prev || !t->next || !t->word_of || !t->wcount || !t->table) goto nomem;
     memset(t->table, 0xff, 1024 * sizeof(uint32_t));
     t->table_mask = 1023;
-    int64_t start = 0;
+    int64_t start = 0, total = 0; /* total: every pair occurrence weighted by its word count */
     for (size_t w = 0; w < nwords; w++) {
-        if (ends[w] < start || ends[w] > (int64_t)n || counts[w] < 0) {
+        int64_t end = load_i64(ends + 8 * w), count = load_i64(counts + 8 * w);
+        if (end < start || end > (int64_t)n || count < 0) {
             PyErr_SetString(PyExc_ValueError, "word ends must be non-decreasing and counts >= 0");
             return -1;
         }
-        t->wcount[w] = counts[w];
-        for (int64_t p = start; p < ends[w]; p++) {
-            if (syms[p] >= t->nsym) {
-                PyErr_Format(PyExc_ValueError, "symbol %u at %lld is not below %u", syms[p], (long long)p,
-                             t->nsym);
+        /* no pair count can exceed the total, so it must fit int64 */
+        int64_t npairs = end - start - 1;
+        if (npairs > 0 && count > (INT64_MAX - total) / npairs) {
+            PyErr_SetString(PyExc_ValueError, "counts too large: pair counts would overflow int64");
+            return -1;
+        }
+        if (npairs > 0) total += count * npairs;
+        t->wcount[w] = count;
+        uint32_t left = 0;
+        for (int64_t p = start; p < end; p++) {
+            uint32_t sym = load_u32(syms + 4 * p);
+            if (sym >= t->nsym) {
+                PyErr_Format(PyExc_ValueError, "symbol %u at %lld is not below %u", sym, (long long)p, t->nsym);
                 return -1;
             }
-            t->sym[p] = syms[p];
+            t->sym[p] = sym;
             t->word_of[p] = (uint32_t)w;
             t->prev[p] = p > start ? (uint32_t)p - 1 : NONE;
-            t->next[p] = p + 1 < ends[w] ? (uint32_t)p + 1 : NONE;
-            if (p > start && add_pair(t, syms[p - 1], syms[p], (uint32_t)p - 1, counts[w]) < 0) goto nomem;
+            t->next[p] = p + 1 < end ? (uint32_t)p + 1 : NONE;
+            if (p > start && add_pair(t, left, sym, (uint32_t)p - 1, count) < 0) goto nomem;
+            left = sym;
         }
-        start = ends[w];
+        start = end;
     }
     if (start != (int64_t)n) {
         PyErr_SetString(PyExc_ValueError, "the last word end must equal the number of symbols");
@@ -307,6 +333,20 @@ static int load(Trainer *t, const uint32_t *syms, const int64_t *ends, const int
 nomem:
     PyErr_NoMemory();
     return -1;
+}
+
+/* A symbol whose first or last character is not a space spans at least one word. Shapes that break this
+ * (as token_shape never writes) would make a merged symbol span a negative number of words. */
+static int check_shapes(const Trainer *t) {
+    for (uint32_t i = 0; i < t->nsym; i++) {
+        const Shape *s = &t->shape[i];
+        if (!s->words && (s->head_solid || s->tail_solid)) {
+            PyErr_Format(PyExc_ValueError, "shape of symbol %u: a non-space first or last character needs a word",
+                         i);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int Trainer_init(Trainer *t, PyObject *args, PyObject *kw) {
@@ -325,9 +365,11 @@ static int Trainer_init(Trainer *t, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "max_words must be in 0..200 and min_frequency >= 1");
         return -1;
     }
+    if (busy_enter(&t->busy, "MergeTrainer")) return -1;
+    trainer_clear(t); /* what an earlier, failed __init__ left */
     Py_buffer syms, ends, counts, shapes;
     int rc = -1;
-    if (get_buffer(o_syms, &syms, 4, "symbols") < 0) return -1;
+    if (get_buffer(o_syms, &syms, 4, "symbols") < 0) goto fail0;
     if (get_buffer(o_ends, &ends, 8, "word_ends") < 0) goto fail1;
     if (get_buffer(o_counts, &counts, 8, "counts") < 0) goto fail2;
     if (get_buffer(o_shapes, &shapes, 3, "shapes") < 0) goto fail3;
@@ -346,8 +388,9 @@ static int Trainer_init(Trainer *t, PyObject *args, PyObject *kw) {
             PyErr_NoMemory();
         } else {
             t->shape_cap = (uint32_t)cap;
-            memcpy(t->shape, shapes.buf, (size_t)shapes.len);
-            rc = load(t, syms.buf, ends.buf, counts.buf, nwords);
+            if (shapes.len) memcpy(t->shape, shapes.buf, (size_t)shapes.len);
+            rc = check_shapes(t);
+            if (rc == 0) rc = load(t, syms.buf, ends.buf, counts.buf, nwords);
             t->ready = rc == 0;
         }
     }
@@ -358,6 +401,8 @@ fail2:
     PyBuffer_Release(&ends);
 fail1:
     PyBuffer_Release(&syms);
+fail0:
+    busy_leave(&t->busy);
     return rc;
 }
 
@@ -370,8 +415,9 @@ static PyObject *Trainer_merge(Trainer *t, PyObject *arg) {
         PyErr_SetString(PyExc_RuntimeError, "MergeTrainer is not initialised");
         return NULL;
     }
+    if (busy_enter(&t->busy, "MergeTrainer")) return NULL;
     PyObject *out = PyList_New(0);
-    if (!out) return NULL;
+    if (!out) goto done;
     while (k > 0 && t->nheap > 0) {
         Entry e = heap_pop(t);
         uint32_t pi = pair_of(t, (uint32_t)(e.key >> 32), (uint32_t)e.key);
@@ -391,26 +437,32 @@ static PyObject *Trainer_merge(Trainer *t, PyObject *arg) {
         PyObject *item = Py_BuildValue("(IIL)", a, b, (long long)e.count);
         if (!item || PyList_Append(out, item) < 0) {
             Py_XDECREF(item);
-            Py_DECREF(out);
-            return NULL;
+            Py_CLEAR(out);
+            goto done;
         }
         Py_DECREF(item);
         k--;
     }
-    return out;
+    goto done;
 nomem:
-    Py_DECREF(out);
+    Py_CLEAR(out);
     t->ready = 0; /* state may be half updated */
-    return PyErr_NoMemory();
+    PyErr_NoMemory();
+done:
+    busy_leave(&t->busy);
+    return out;
 }
 
 static PyObject *Trainer_symbols(Trainer *t, void *closure) {
     (void)closure;
-    return PyLong_FromUnsignedLong(t->nsym);
+    if (busy_enter(&t->busy, "MergeTrainer")) return NULL; /* merge() may be changing it without the GIL */
+    uint32_t nsym = t->nsym;
+    busy_leave(&t->busy);
+    return PyLong_FromUnsignedLong(nsym);
 }
 
 static PyMethodDef Trainer_methods[] = {
-    {"merge", (PyCFunction)Trainer_merge, METH_O,
+    {"merge", (PyCFunction)(void (*)(void))Trainer_merge, METH_O,
      "merge(k) -> list[(left, right, count)]\n\n"
      "Up to k more merges, best first; fewer when no pair reaches min_frequency. The i-th merge\n"
      "returned creates symbol id `symbols` (read before the call) + i."},
