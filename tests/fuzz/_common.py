@@ -9,6 +9,8 @@ sets ``PYTHONMALLOC=malloc``), so every byte past the end is a red zone.
 from __future__ import annotations
 
 import array
+import itertools
+from collections import Counter
 
 # Output sizes the harnesses let a fuzz input ask for: big enough for every code path (GIL release at
 # 8 KiB, 17-bit distances), small enough that an execution stays fast and memory stays bounded.
@@ -94,3 +96,45 @@ def fuzz(test_one_input) -> None:
 
     atheris.Setup([os.environ.get("FUZZ_ARGV0", sys.argv[0]), *sys.argv[1:]], test_one_input)
     atheris.Fuzz()
+
+
+def reference_bpe(words, counts, shapes, k, max_words=0, min_frequency=2):
+    """Textbook BPE: count every pair, merge the most frequent (ties: smallest pair) left to right.
+
+    ``shapes`` are (words, head, tail) per symbol, as ``_merges.MergeTrainer`` takes them; the C trainer
+    must give the same (a, b, count) list (tests/supertok/test_merges.py, fuzz_merges.py)."""
+    words = [list(w) for w in words]
+    shapes = [tuple(s) for s in shapes]
+    merges = []
+
+    def ok(a, b):
+        if not max_words:
+            return True
+        (wa, _, ta), (wb, hb, _) = shapes[a], shapes[b]
+        return wa + wb - (ta and hb) <= max_words
+
+    for _ in range(k):
+        pairs = Counter()
+        for w, c in zip(words, counts, strict=True):
+            for a, b in itertools.pairwise(w):
+                if ok(a, b):
+                    pairs[a, b] += c
+        live = [(c, p) for p, c in pairs.items() if c >= min_frequency]
+        if not live:
+            break
+        count, (a, b) = min(live, key=lambda cp: (-cp[0], cp[1]))
+        x = len(shapes)
+        (wa, ha, ta), (wb, hb, tb) = shapes[a], shapes[b]
+        shapes.append((wa + wb - (ta and hb), ha, tb))
+        merges.append((a, b, count))
+        for i, w in enumerate(words):
+            out, j = [], 0
+            while j < len(w):
+                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
+                    out.append(x)
+                    j += 2
+                else:
+                    out.append(w[j])
+                    j += 1
+            words[i] = out
+    return merges

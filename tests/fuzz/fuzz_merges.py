@@ -20,7 +20,6 @@ The arrays are passed as exact-size buffers, misaligned with bit 1, so a cast-po
 
 import itertools
 import struct
-from collections import Counter
 
 try:
     from . import _common as c
@@ -107,45 +106,10 @@ class Case:
         )
 
 
-def reference_bpe(words, counts, shapes: bytes, k, max_words, min_frequency):
-    """Textbook BPE: count every pair, merge the most frequent (ties: smallest pair) left to right."""
-    words = [list(w) for w in words]
-    shape = [tuple(shapes[i : i + 3]) for i in range(0, len(shapes), 3)]
-    merges = []
-
-    def joined(a, b):
-        (wa, ha, ta), (wb, hb, tb) = shape[a], shape[b]
-        return wa + wb - (1 if ta and hb else 0), ha, tb
-
-    for _ in range(k):
-        pairs = Counter()
-        for w, n in zip(words, counts, strict=True):
-            for a, b in itertools.pairwise(w):
-                if not max_words or joined(a, b)[0] <= max_words:
-                    pairs[a, b] += n
-        live = [(n, p) for p, n in pairs.items() if n >= min_frequency]
-        if not live:
-            break
-        count, (a, b) = min(live, key=lambda cp: (-cp[0], cp[1]))
-        x = len(shape)
-        shape.append(joined(a, b))
-        merges.append((a, b, count))
-        for i, w in enumerate(words):
-            out, j = [], 0
-            while j < len(w):
-                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
-                    out.append(x)
-                    j += 2
-                else:
-                    out.append(w[j])
-                    j += 1
-            words[i] = out
-    return merges
-
-
 def train(trainer, case: Case, words, counts, max_words, min_frequency) -> None:
     nsym = len(case.shapes) // 3
-    want = reference_bpe(words, counts, case.shapes, case.k, max_words, min_frequency)
+    shapes = [tuple(case.shapes[i : i + 3]) for i in range(0, len(case.shapes), 3)]
+    want = c.reference_bpe(words, counts, shapes, case.k, max_words, min_frequency)
     got = []
     while len(got) < case.k:
         assert trainer.symbols == nsym + len(got)

@@ -1,6 +1,5 @@
 """The C merge trainer against a plain Python BPE and against HF's own trainer."""
 
-import itertools
 import json
 from collections import Counter
 
@@ -13,45 +12,7 @@ from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
 from everybit.common.bytelevel import byte_decoder
 from everybit.supertok.superbpe import token_shape
-
-
-def reference_bpe(words, counts, shapes, k, max_words=0, min_frequency=2):
-    """Textbook BPE: count every pair, merge the most frequent (ties: smallest pair) left to right."""
-    words = [list(w) for w in words]
-    shapes = [tuple(s) for s in shapes]
-    merges = []
-
-    def ok(a, b):
-        if not max_words:
-            return True
-        (wa, _, ta), (wb, hb, _) = shapes[a], shapes[b]
-        return wa + wb - (ta and hb) <= max_words
-
-    for _ in range(k):
-        pairs = Counter()
-        for w, c in zip(words, counts, strict=True):
-            for a, b in itertools.pairwise(w):
-                if ok(a, b):
-                    pairs[a, b] += c
-        live = [(c, p) for p, c in pairs.items() if c >= min_frequency]
-        if not live:
-            break
-        count, (a, b) = min(live, key=lambda cp: (-cp[0], cp[1]))
-        x = len(shapes)
-        (wa, ha, ta), (wb, hb, tb) = shapes[a], shapes[b]
-        shapes.append((wa + wb - (ta and hb), ha, tb))
-        merges.append((a, b, count))
-        for i, w in enumerate(words):
-            out, j = [], 0
-            while j < len(w):
-                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
-                    out.append(x)
-                    j += 2
-                else:
-                    out.append(w[j])
-                    j += 1
-            words[i] = out
-    return merges
+from tests.fuzz._common import reference_bpe
 
 
 def c_bpe(words, counts, shapes, k, max_words=0, min_frequency=2):
