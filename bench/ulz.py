@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import html
-import inspect
 import itertools
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +36,6 @@ DECOMPRESS_REPEAT = 15  # decompression is ~10x faster: more rounds cost little 
 MESSAGES = 200  # small messages per corpus and size
 MESSAGE_SIZES = (100, 4096)
 CALLS = {100: 100, 4096: 20}  # calls per message in one tight timed loop
-THREAD_BLOCK = 1 << 20  # block size of the ThreadPoolExecutor fallback
 THREAD_REPEAT = 9  # interleaved -T 1 / -T 2 rounds (each ~0.3 s on 100 MB)
 
 
@@ -67,13 +62,10 @@ class Codec:
 
 
 def ulz_codec(level: int) -> Codec:
-    from everybit import ulz
+    from everybit.ulz import block
 
     return Codec(
-        f"ulz -{level}",
-        "ulz",
-        lambda b: ulz.compress_block(b, level),
-        ulz.decompress_block,
+        f"ulz -{level}", "ulz", lambda b: block.compress_block(b, level=level), block.decompress_block
     )
 
 
@@ -232,13 +224,16 @@ class CallCodec:
     names: dict[str, Any]
 
 
+OURS_CALL = "ulz -1 block.compress_block (known size)"  # the public API: what the headline measures
+
+
 def call_codecs() -> list[CallCodec]:
     import cramjam
     import lz4.block
     import zstandard
     from isal import isal_zlib
 
-    from everybit import ulz
+    from everybit.ulz import block
 
     def zstd(level: int) -> CallCodec:
         names = {
@@ -247,13 +242,13 @@ def call_codecs() -> list[CallCodec]:
         }
         return CallCodec(f"zstd -{level} (reused contexts)", "compress(m)", "decompress(c)", names)
 
-    block = {"compress": ulz.compress_block, "decompress": ulz.decompress_block}
-    header = {"compress": ulz.compress, "decompress": ulz.decompress}
+    bare = {"compress": block.compress_block, "decompress": block.decompress_block}
+    header = {"compress": block.compress, "decompress": block.decompress}
     lz4_names = {"compress": lz4.block.compress, "decompress": lz4.block.decompress}
     snappy = {"compress": cramjam.snappy.compress_raw, "decompress": cramjam.snappy.decompress_raw}
     return [
-        CallCodec("ulz -1 compress_block (known size)", "compress(m)", "decompress(c, n)", block),
-        CallCodec("ulz -1 compress (size header)", "compress(m)", "decompress(c)", header),
+        CallCodec(OURS_CALL, "compress(m)", "decompress(c, n)", bare),
+        CallCodec("ulz -1 block.compress (size header)", "compress(m)", "decompress(c)", header),
         CallCodec(
             "lz4.block (store_size=False)",
             "compress(m, store_size=False)",
@@ -376,90 +371,26 @@ def call_rows(label: str, results: list[dict[str, Any]]) -> list[list[Any]]:
 # ---------------------------------------------------------------- threads
 
 
-def _framed_api() -> tuple[str, Callable[[Path, Path, int], None], Callable[[Path], bytes]] | None:
-    """(description, compress(src, dst, threads), decompress(path) -> bytes) of the framed format, if the
-    package has it yet."""
-    from everybit import ulz
-
-    try:
-        from everybit.ulz import frame
-    except ImportError:
-        frame = None
-    reader = getattr(frame, "decompress_file", None)
-
-    def read(path: Path) -> bytes:
-        if reader is not None:
-            with tempfile.TemporaryDirectory(prefix="everybit-ulz-bench-") as tmp:
-                out = Path(tmp) / "out"
-                reader(path, out)
-                return out.read_bytes()
-        with ulz.open(path, "rb") as handle:
-            return handle.read()
-
-    if frame is not None and hasattr(frame, "compress_file"):
-        overwrite = (
-            {"overwrite": True} if "overwrite" in inspect.signature(frame.compress_file).parameters else {}
-        )
-
-        def compress_file(src: Path, dst: Path, threads: int) -> None:
-            frame.compress_file(src, dst, level=1, threads=threads, **overwrite)
-
-        return "everybit.ulz.frame.compress_file(src, dst, level=1, threads=T)", compress_file, read
-    if hasattr(ulz, "open"):
-
-        def write(src: Path, dst: Path, threads: int) -> None:
-            with open(src, "rb") as fin, ulz.open(dst, "wb", threads=threads) as fout:
-                shutil.copyfileobj(fin, fout, 1 << 22)
-
-        return 'everybit.ulz.open(dst, "wb", threads=T), copyfileobj from src', write, read
-    return None
-
-
-def pool_compress(raw: bytes, threads: int, block: int = THREAD_BLOCK) -> list[bytes]:
-    """Fallback for the framed format: independent `block`-byte ulz -1 blocks on a thread pool."""
-    from everybit import ulz
-
-    view = memoryview(raw)
-    blocks = [view[i : i + block] for i in range(0, len(raw), block)]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda b: ulz.compress_block(b, 1), blocks))
+THREADS_API = "everybit.ulz.compress_file(src, dst, level=1, threads=T)"
 
 
 def bench_threads(
     path: Path, threads: Sequence[int] = (1, 2), repeat: int = THREAD_REPEAT
-) -> tuple[str, list[dict[str, Any]]]:
-    """Compress `path` at each thread count: one warm-up each, then `repeat` rounds that run every thread
-    count once in turn (interleaved, so a neighbour's load hits them alike); reports the median and the
-    best wall time and the CPU time the process got (cores used = CPU / wall). The output is verified once
-    per thread count. Returns (how it was called, one result per thread count)."""
+) -> list[dict[str, Any]]:
+    """Compress `path` with `THREADS_API` at each thread count: one warm-up each, then `repeat` rounds that
+    run every thread count once in turn (interleaved, so a neighbour's load hits them alike); reports the
+    median and the best wall time and the CPU time the process got (cores used = CPU / wall). The output is
+    verified once per thread count."""
     from everybit import ulz
 
     size = path.stat().st_size
-    api = _framed_api()
-    how = (
-        api[0] if api else "ThreadPoolExecutor(T) over 1 MiB blocks of ulz.compress_block(level=1), in memory"
-    )
     with tempfile.TemporaryDirectory(prefix="everybit-ulz-bench-") as tmp:
-        dst = Path(tmp) / "out.ulz"
+        dst, back = Path(tmp) / "out.ulz", Path(tmp) / "back"
         raw = path.read_bytes()
 
         def once(t: int) -> int:
             """Compress with t threads; returns the compressed size."""
-            if api is None:
-                return sum(len(b) for b in pool_compress(raw, t))
-            api[1](path, dst, t)
-            return dst.stat().st_size
-
-        def verify(t: int) -> None:
-            if api is None:
-                blocks = pool_compress(raw, t)
-                sizes = [min(THREAD_BLOCK, size - i * THREAD_BLOCK) for i in range(len(blocks))]
-                back = b"".join(ulz.decompress_block(b, n) for b, n in zip(blocks, sizes, strict=True))
-            else:
-                api[1](path, dst, t)
-                back = api[2](dst)
-            if back != raw:
-                raise RoundTripError(f"ulz -T {t}: round trip changed the data")
+            return ulz.compress_file(path, dst, level=1, threads=t, overwrite=True)[1]
 
         out_bytes = {t: once(t) for t in threads}  # warm-up
         wall: dict[int, list[float]] = {t: [] for t in threads}
@@ -473,7 +404,10 @@ def bench_threads(
                 wall[t].append(perf_counter() - w0)
                 cpu[t].append(process_time() - c0)
         for t in threads:
-            verify(t)
+            once(t)
+            ulz.decompress_file(dst, back, overwrite=True)
+            if back.read_bytes() != raw:
+                raise RoundTripError(f"ulz -T {t}: round trip changed the data")
     results = []
     for t in threads:
         median, best = statistics.median(wall[t]), min(wall[t])
@@ -490,24 +424,15 @@ def bench_threads(
                 "verified": True,
             }
         )
-    return how, results
+    return results
 
 
-def _cli_command() -> list[str] | None:
-    """How to run the `ulz` CLI, if it exists yet."""
-    try:
-        import everybit.ulz.cli  # noqa: F401
-    except ImportError:
-        return None
-    return [sys.executable, "-m", "everybit", "-q", "ulz"]
+CLI = [sys.executable, "-m", "everybit", "-q", "ulz"]
 
 
-def bench_cli(path: Path, threads: Sequence[int] = (1, 2), repeat: int = 3) -> list[dict[str, Any]] | None:
+def bench_cli(path: Path, threads: Sequence[int] = (1, 2), repeat: int = 3) -> list[dict[str, Any]]:
     """Wall time of `ulz -T N -c FILE > out` (process start included): one warm-up per N, then `repeat`
-    interleaved rounds, median. None if the CLI does not exist yet."""
-    cmd = _cli_command()
-    if cmd is None:
-        return None
+    interleaved rounds, median."""
     size = path.stat().st_size
     wall: dict[int, list[float]] = {t: [] for t in threads}
     with tempfile.TemporaryDirectory(prefix="everybit-ulz-cli-") as tmp:
@@ -516,14 +441,14 @@ def bench_cli(path: Path, threads: Sequence[int] = (1, 2), repeat: int = 3) -> l
         def once(t: int) -> float:
             with open(out, "wb") as handle:
                 start = perf_counter()
-                subprocess.run([*cmd, "-T", str(t), "-c", str(path)], stdout=handle, check=True)
+                subprocess.run([*CLI, "-T", str(t), "-c", str(path)], stdout=handle, check=True)
                 return perf_counter() - start
 
         for t in threads:
             once(t)
             with open(out, "rb") as handle:
                 back = subprocess.run(
-                    [*cmd, "-d", "-c"], stdin=handle, capture_output=True, check=True
+                    [*CLI, "-d", "-c"], stdin=handle, capture_output=True, check=True
                 ).stdout
             if back != path.read_bytes():
                 raise RoundTripError(f"ulz CLI -T {t}: round trip changed the data")
@@ -548,10 +473,10 @@ def add_headlines(
 ) -> None:
     """The issue's targets, each with met true/false. `corpora`: label -> codec name -> result."""
     if calls_100:
-        ours, lz4 = calls_100["ulz -1 compress_block (known size)"], calls_100["lz4.block (store_size=False)"]
+        ours, lz4 = calls_100[OURS_CALL], calls_100["lz4.block (store_size=False)"]
         for op in ("compress", "decompress"):
             report.add_headline(
-                f"100 B messages: {op} per call (ulz.{op}_block vs lz4.block)",
+                f"100 B messages: {op} per call (ulz.block.{op}_block vs lz4.block)",
                 ours[f"{op}_us"],
                 "python-lz4 lz4.block",
                 lz4[f"{op}_us"],
@@ -657,30 +582,21 @@ def tradeoff_chart(corpora: dict[str, list[dict[str, Any]]]) -> Any:
 
 def save_plot(corpora: dict[str, list[dict[str, Any]]], folder: Path) -> tuple[Path, Path]:
     """Write ulz-tradeoff.png and ulz-tradeoff.html (the SVG plus a table naming every point)."""
-    folder.mkdir(parents=True, exist_ok=True)
     chart = tradeoff_chart(corpora)
     png = chart.save_png(folder / "ulz-tradeoff.png")
-    rows = "".join(
-        f"<tr><td>{html.escape(label)}</td><td>{html.escape(r['codec'])}</td><td>{r['ratio']:.3f}</td>"
-        f"<td>{r['compress_mb_s']:.1f}</td><td>{r['decompress_mb_s']:.0f}</td></tr>"
+    rows = [
+        [label, r["codec"], r["ratio"], r["compress_mb_s"], r["decompress_mb_s"]]
         for label, results in corpora.items()
         for r in results
+    ]
+    page = harness.chart_page(
+        folder / "ulz-tradeoff.html",
+        "ulz: ratio vs compress speed",
+        chart,
+        note="Generated by <code>python -m bench ulz</code>; hover a point for its values. Points:",
+        tables=[(["corpus", "codec", "ratio", "compress MB/s", "decompress MB/s"], rows)],
     )
-    page = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ulz trade-off</title>'
-        "<style>body{font:14px system-ui,sans-serif;max-width:900px;margin:2em auto}"
-        "svg.chart{max-width:100%;font:11px sans-serif}svg .title{font-size:14px;font-weight:600;"
-        "text-anchor:middle}svg .frame{fill:none;stroke:#999}svg .grid{stroke:#eee}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-        "td:nth-child(-n+2){text-align:left}</style></head><body>"
-        f"<h1>ulz: ratio vs compress speed</h1>{chart.to_svg()}"
-        "<p>Generated by <code>python -m bench ulz</code>; hover a point for its values. Points:</p>"
-        "<table><tr><th>corpus</th><th>codec</th><th>ratio</th><th>compress MB/s</th>"
-        f"<th>decompress MB/s</th></tr>{rows}</table></body></html>\n"
-    )
-    page_path = folder / "ulz-tradeoff.html"
-    page_path.write_text(page)
-    return png, page_path
+    return png, page
 
 
 def _codec_versions() -> str:
@@ -777,7 +693,7 @@ def _run(quick: bool, pinned: bool) -> Report:
 
     note = (
         f"Single thread, in memory, one-shot calls with the size known where the API takes it "
-        f"(ulz.compress_block/decompress_block(size), lz4.block store_size=False/uncompressed_size, "
+        f"(ulz.block.compress_block/decompress_block(size), lz4.block store_size=False/uncompressed_size, "
         f"zstd with reused contexts, cramjam snappy raw, zlib/isal_zlib decompress bufsize=size). "
         f"MB = 10^6 bytes, of the uncompressed size; after one warm-up per codec, {repeat} compress rounds "
         f"and {drepeat} decompress rounds each run every codec once in turn (interleaved, so a busy "
@@ -815,7 +731,8 @@ def _run(quick: bool, pinned: bool) -> Report:
         f"{messages} messages per corpus and size, cut at fixed seeded offsets; per-call time = median over "
         f"the messages of (perf_counter_ns around {calls[100]} calls for 100 B, {calls[4096]} for 4 KB, "
         "in a tight loop, functions bound as locals, GC off) / calls. 'both' pools the two corpora's "
-        "messages. Every message's round trip verified.",
+        "messages. `ulz.block`'s functions are the C extension's own (keyword-only options and signatures "
+        "included), with no Python wrapper between. Every message's round trip verified.",
     )
 
     threads_path = data.debtext_10m() if quick else data.debtext_slice(100 * MB)
@@ -823,7 +740,7 @@ def _run(quick: bool, pinned: bool) -> Report:
     meta = data.provenance(threads_path)
     report.add_data(f"threads input ({threads_label})", threads_path, meta["source"], meta["versions"])
     thread_repeat = 3 if quick else THREAD_REPEAT
-    how, threads = bench_threads(threads_path, repeat=thread_repeat)
+    threads = bench_threads(threads_path, repeat=thread_repeat)
     columns = [
         "threads",
         "compressed bytes",
@@ -849,12 +766,11 @@ def _run(quick: bool, pinned: bool) -> Report:
     rows.append(
         ["-T 2 / -T 1", None, None, t2["mb_s"] / t1["mb_s"], t2["best_mb_s"] / t1["best_mb_s"], None, None]
     )
-    fallback = "Framed API not present yet: " if how.startswith("ThreadPool") else ""
     report.add_table(
         f"Threads: level 1 on {threads_label}",
         columns,
         rows,
-        f"{fallback}Timed through `{how}`; one warm-up each, then {thread_repeat} rounds alternating -T 1 "
+        f"Timed through `{THREADS_API}`; one warm-up each, then {thread_repeat} rounds alternating -T 1 "
         f"and -T 2 (median and best wall time); cores used = process CPU time / wall time (median); input "
         f"in the page cache, output to a temporary file. The machine's {os.cpu_count()} logical cores are "
         f"shared with other work (1-minute load average {t1['load_before']:.2f} when this started), so -T 2 "
@@ -862,17 +778,16 @@ def _run(quick: bool, pinned: bool) -> Report:
     )
     cli_repeat = 1 if quick else 5
     cli = bench_cli(threads_path, repeat=cli_repeat)
-    if cli is not None:
-        cli_rows = [[f"ulz -T {r['threads']} -c FILE > out", r["seconds"], r["mb_s"]] for r in cli]
-        cli_rows.append(["-T 2 / -T 1", None, cli[1]["mb_s"] / cli[0]["mb_s"]])
-        report.add_table(
-            f"ulz CLI: level 1 on {threads_label}",
-            ["command", "median s", "MB/s"],
-            cli_rows,
-            f"`python -m everybit -q ulz -T N -c FILE`, stdout to a file; wall time including interpreter "
-            f"start; one warm-up each, then {cli_repeat} rounds alternating -T 1 and -T 2, median; output "
-            "verified with `ulz -d -c`.",
-        )
+    cli_rows = [[f"ulz -T {r['threads']} -c FILE > out", r["seconds"], r["mb_s"]] for r in cli]
+    cli_rows.append(["-T 2 / -T 1", None, cli[1]["mb_s"] / cli[0]["mb_s"]])
+    report.add_table(
+        f"ulz CLI: level 1 on {threads_label}",
+        ["command", "median s", "MB/s"],
+        cli_rows,
+        f"`python -m everybit -q ulz -T N -c FILE`, stdout to a file; wall time including interpreter "
+        f"start; one warm-up each, then {cli_repeat} rounds alternating -T 1 and -T 2, median; output "
+        "verified with `ulz -d -c`.",
+    )
 
     by_name = {label: {r["codec"]: r for r in rows} for label, rows in results.items()}
     add_headlines(report, by_name, pooled_100, threads, threads_label)

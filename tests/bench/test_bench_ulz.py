@@ -51,7 +51,9 @@ def test_small_messages_are_seeded_and_timed_per_call():
     assert messages == bench_ulz.cut_messages(TEXT, 100, 12, seed=100)
     assert len(messages) == 12 and all(len(m) == 100 and m in TEXT for m in messages)
     results = [bench_ulz.measure_calls(c, messages, number=3) for c in bench_ulz.call_codecs()]
-    assert any(r["codec"].startswith("ulz") for r in results) and any("lz4" in r["codec"] for r in results)
+    names = [r["codec"] for r in results]
+    assert bench_ulz.OURS_CALL in names
+    assert any("lz4" in name for name in names)
     for r in results:
         assert r["verified"] and r["raw_bytes"] == 1200
         assert len(r["compress_us_all"]) == 12 and 0 < r["compress_us"] < 10_000
@@ -70,17 +72,6 @@ def test_make_loop_runs_the_statement_number_times():
     assert seen == [(b"a", b"b", 1)] * 3 + [(b"c", b"d", 2)] * 3
 
 
-def test_thread_fallback_round_trips(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench_ulz, "_framed_api", lambda: None)
-    src = tmp_path / "in.txt"
-    src.write_bytes(TEXT * 150)  # ~2.6 MB: three 1 MiB blocks, the last one short
-    how, results = bench_ulz.bench_threads(src, repeat=1)
-    assert how.startswith("ThreadPoolExecutor")
-    assert [r["threads"] for r in results] == [1, 2]
-    assert all(r["verified"] and r["mb_s"] > 0 for r in results)
-    assert results[0]["bytes"] == results[1]["bytes"]  # same blocks, same output
-
-
 def corpus(ulz1, ulz9, lz4, hc12, zstd3):
     """codec -> result, from (bytes, compress MB/s, decompress MB/s) triples."""
     named = {"ulz -1": ulz1, "ulz -9": ulz9, "lz4": lz4, "lz4 HC -12": hc12, "zstd -3": zstd3}
@@ -97,17 +88,16 @@ def test_headlines_follow_the_issue_targets():
         "b": corpus((110, 300, 1000), (80, 10, 3000), (100, 600, 3000), (75, 20, 3000), (60, 300, 1500)),
     }
     calls = {
-        "ulz -1 compress_block (known size)": {"compress_us": 0.3, "decompress_us": 0.25},
+        bench_ulz.OURS_CALL: {"compress_us": 0.3, "decompress_us": 0.25},
         "lz4.block (store_size=False)": {"compress_us": 0.4, "decompress_us": 0.2},
     }
     threads = [{"threads": 1, "mb_s": 500.0}, {"threads": 2, "mb_s": 900.0}]
     bench_ulz.add_headlines(report, corpora, calls, threads, "100 MB")
     met = {h["metric"] + " vs " + h["anchor"]: h["met"] for h in report.headline}
     assert len(report.headline) == 13
-    assert met["100 B messages: compress per call (ulz.compress_block vs lz4.block) vs python-lz4 lz4.block"]
-    assert not met[
-        "100 B messages: decompress per call (ulz.decompress_block vs lz4.block) vs python-lz4 lz4.block"
-    ]
+    per_call = "100 B messages: {} per call (ulz.block.{}_block vs lz4.block) vs python-lz4 lz4.block"
+    assert met[per_call.format("compress", "compress")]
+    assert not met[per_call.format("decompress", "decompress")]
     assert met["ulz -1 size, a vs lz4 default"] and not met["ulz -1 size, b vs lz4 default"]
     assert (
         met["ulz -1 compress speed, a vs lz4 default"] and not met["ulz -1 compress speed, b vs lz4 default"]
@@ -143,17 +133,14 @@ def test_plot_files(tmp_path):
     assert "<svg" in text and "zstd -3" in text and "ulz, stdlib" in text
 
 
-def test_framed_api_and_cli_round_trip(tmp_path):
-    if bench_ulz._framed_api() is None:
-        pytest.skip("everybit.ulz.frame is not there yet")
+def test_threads_and_cli_round_trip(tmp_path):
     src = tmp_path / "in.txt"
     src.write_bytes(TEXT * 20)
-    how, results = bench_ulz.bench_threads(src, repeat=1)
-    assert "compress_file" in how or "open" in how
+    results = bench_ulz.bench_threads(src, repeat=1)
     assert [r["threads"] for r in results] == [1, 2] and all(r["verified"] for r in results)
+    assert results[0]["bytes"] == results[1]["bytes"]  # same frame for any thread count
     cli = bench_ulz.bench_cli(src, repeat=1)
-    if cli is not None:
-        assert [r["threads"] for r in cli] == [1, 2] and all(r["mb_s"] > 0 for r in cli)
+    assert [r["threads"] for r in cli] == [1, 2] and all(r["mb_s"] > 0 for r in cli)
 
 
 def test_steady_malloc_applies_and_restores():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from everybit import bpez
 from everybit.bpez import legacy
 from tests.bpez import legacy_writer
-from tests.bpez.test_format import make
+from tests.codecs.samples import make
 
 SOURCE = b"".join(
     b"def f%d(x):\n    return x * %d + len('the quick brown fox')\n" % (i, i) for i in range(3000)
@@ -53,8 +53,8 @@ def test_legacy_files_decode_and_are_detected(threads):
     blob = legacy_writer.write(data, block_size=40_000)
     assert len(records(blob)) == 5
     assert legacy.looks_legacy(blob[:6]) and not legacy.looks_legacy(bpez.compress(data)[:6])
-    assert bpez.decompress(blob, threads) == data
-    dec = bpez.Decompressor(threads)
+    assert bpez.decompress(blob, threads=threads) == data
+    dec = bpez.Decompressor(threads=threads)
     out = dec.decompress(blob[:1000]) + dec.decompress(blob[1000:], 7) + dec.decompress(b"") + dec.flush()
     while not dec.eof:  # pragma: no cover - flush returns the rest
         out += dec.decompress(b"")
@@ -106,7 +106,7 @@ OFFSETS = [off for off, _ in records(GOOD)]
 
 def fails(blob: bytes, threads: int = 1) -> str:
     with pytest.raises(bpez.BPEZError) as exc:
-        bpez.decompress(blob, threads)
+        bpez.decompress(blob, threads=threads)
     return str(exc.value)
 
 

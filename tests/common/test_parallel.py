@@ -21,6 +21,8 @@ def test_resolve_threads():
         resolve_threads(1.5)
     with pytest.raises(ValueError, match="at least 1 thread"):
         Pipeline(0)
+    with pytest.raises(ValueError, match="depth of at least 1"):
+        Pipeline(2, 0)
 
 
 def _slow_square(x: int, delay: float) -> int:
@@ -28,14 +30,15 @@ def _slow_square(x: int, delay: float) -> int:
     return x * x
 
 
+@pytest.mark.parametrize("depth", [1, 2])
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_results_come_back_in_submission_order(threads):
+def test_results_come_back_in_submission_order(threads, depth):
     rng = random.Random(threads)
-    pipe = Pipeline(threads)
+    pipe = Pipeline(threads, depth)
     got = []
     for i in range(40):
         got += pipe.submit(_slow_square, i, rng.random() * 0.002)
-        assert len(pipe) <= pipe.limit == 2 * threads
+        assert len(pipe) <= pipe.limit == depth * threads
     got += pipe.drain()
     assert got == [i * i for i in range(40)]
     assert len(pipe) == 0 and not pipe

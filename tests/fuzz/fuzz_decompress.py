@@ -1,4 +1,4 @@
-"""Fuzz target: ``ulz.decompress`` on arbitrary bytes (size header + sequences).
+"""Fuzz target: ``ulz.block.decompress`` on arbitrary bytes (size header + sequences).
 
 Every input must either decode or raise ``ULZError``; any other exception, a crash or a sanitizer
 report is a finding. Differential checks: ``decompress_into`` (into an exact-size buffer) and
@@ -13,8 +13,10 @@ if __name__ == "__main__":
 
     with atheris.instrument_imports(include=["everybit"]):
         from everybit import ulz
+        from everybit.ulz import block as ulz_block
 else:
     from everybit import ulz
+    from everybit.ulz import block as ulz_block
 
 try:
     from . import _common as c
@@ -23,17 +25,17 @@ except ImportError:  # run as a script: tests/fuzz is sys.path[0]
 
 
 def TestOneInput(data: bytes) -> None:
-    got = c.outcome(ulz.decompress, c.exact(data), c.MAX_OUT)
+    got = c.outcome(ulz_block.decompress, c.exact(data), c.MAX_OUT)
     header = c.read_varint(data)
     if header is None or header[0] > c.MAX_OUT:
         assert isinstance(got, ulz.ULZError), "bad or too large size header accepted"
         return
     size, hdr = header
     buf = c.exact(size)
-    into = c.outcome(ulz.decompress_into, c.exact(data), buf)
-    block = c.outcome(ulz.decompress_block, c.exact(data[hdr:]), size)
+    into = c.outcome(ulz_block.decompress_into, c.exact(data), buf)
+    block = c.outcome(ulz_block.decompress_block, c.exact(data[hdr:]), size)
     if size:
-        small = c.outcome(ulz.decompress_into, c.exact(data), c.exact(size - 1))
+        small = c.outcome(ulz_block.decompress_into, c.exact(data), c.exact(size - 1))
         assert isinstance(small, ulz.ULZError), "decompress_into wrote into a buffer one byte too small"
     if isinstance(got, bytes):
         assert len(got) == size, (len(got), size)

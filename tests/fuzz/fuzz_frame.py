@@ -1,4 +1,4 @@
-"""Fuzz target: the framed ``.ulz`` reader (``everybit.ulz.frame``): one-shot ``decompress``, the
+"""Fuzz target: the framed ``.ulz`` reader (``everybit.ulz``): one-shot ``decompress``, the
 streaming ``Decompressor`` (split input, ``max_length``, one or two threads) and ``open(f, "rb")``.
 
 Input layout: 1 control byte, then the frame bytes. Control bits 0-2 pick the chunk size the input is
@@ -14,10 +14,8 @@ if __name__ == "__main__":
 
     with atheris.instrument_imports(include=["everybit"]):
         from everybit import ulz
-        from everybit.ulz import frame
 else:
     from everybit import ulz
-    from everybit.ulz import frame
 
 try:
     from . import _common as c
@@ -29,8 +27,12 @@ MAX_LENGTHS = (-1, 1, 1000, 1 << 16)
 MAX_CALLS = 64  # chunk sizes and max_length grow so that one input makes about this many calls
 
 
+def _one_shot(data) -> bytes:
+    return ulz.decompress(data, threads=1)
+
+
 def _stream(data: bytes, chunk: int, max_length: int, threads: int) -> bytes | ulz.ULZError:
-    dec = frame.Decompressor(threads, concatenated=True)
+    dec = ulz.Decompressor(threads=threads, concatenated=True)
     out = bytearray()
     try:
         for pos in range(0, max(len(data), 1), chunk):
@@ -73,7 +75,7 @@ def TestOneInput(data: bytes) -> None:
     if not data:
         return
     ctl, data = data[0], data[1:]
-    one = c.outcome(frame.decompress, c.exact(data))
+    one = c.outcome(_one_shot, c.exact(data))
     out_len = len(one) if isinstance(one, bytes) else 0
 
     chunk = max(CHUNKS[ctl & 7], len(data) // MAX_CALLS)
@@ -89,13 +91,13 @@ def TestOneInput(data: bytes) -> None:
     assert _same(one, read), f"open().read({piece}) disagrees: {read!r:.200}"
 
     # one frame only: what it consumed must decode alone, to a prefix of the whole
-    dec = frame.Decompressor()
+    dec = ulz.Decompressor(threads=1)
     first = c.outcome(dec.decompress, c.exact(data))
     if isinstance(first, ulz.ULZError):
         assert isinstance(one, ulz.ULZError), "the first frame fails alone but not among all frames"
     elif dec.eof:
         consumed = len(data) - len(dec.unused_data)
-        assert frame.decompress(data[:consumed]) == first
+        assert _one_shot(data[:consumed]) == first
         assert not isinstance(one, bytes) or one.startswith(first)
 
 

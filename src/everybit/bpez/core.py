@@ -65,7 +65,7 @@ def _size(choice: tuple[int, bytes, bytes]) -> int:
     return len(choice[1]) + len(choice[2])
 
 
-def decode(method: int, table: Buffer, payload: Buffer, size: int) -> bytes:
+def decode(method: int, table: Buffer, payload: Buffer, size: int) -> bytes | bytearray:
     """Exactly ``size`` bytes of the block, or ``BPEZError`` saying what failed."""
     if method == STORED:
         if len(payload) != size:
@@ -83,5 +83,5 @@ def decode(method: int, table: Buffer, payload: Buffer, size: int) -> bytes:
     if method == DEFLATE:
         if len(inflated) != size:
             raise BPEZError(f"deflate data gives {len(inflated):,} bytes, expected {size:,}")
-        return bytes(inflated)
+        return inflated  # a fresh buffer of its own: no need to copy it into a bytes
     return pair_decode(inflated, table, size)

@@ -33,17 +33,21 @@ class Codec:
     decompress: Callable[[bytes], bytes]
 
 
+def _decoder(threads: int) -> Callable[[bytes], bytes]:
+    return lambda blob: bpez.decompress(blob, threads=threads)
+
+
 def codecs(size: int) -> list[Codec]:
     """Ours and the anchors; ``size`` is the sample's (libdeflate's decoder wants it)."""
     cores = available_cores()
     return [
-        Codec("bpez -9, 1 thread", lambda d: bpez.compress(d, 9, threads=1), lambda b: bpez.decompress(b, 1)),
+        Codec("bpez -9, 1 thread", lambda d: bpez.compress(d, level=9, threads=1), _decoder(threads=1)),
         Codec(
             f"bpez -9, 256K blocks, {cores} threads",
-            lambda d: bpez.compress(d, 9, 1 << 18, threads=0),
-            lambda b: bpez.decompress(b, 0),
+            lambda d: bpez.compress(d, level=9, block_size=1 << 18, threads=0),
+            _decoder(threads=0),
         ),
-        Codec("bpez -6, 1 thread", lambda d: bpez.compress(d, 6, threads=1), lambda b: bpez.decompress(b, 1)),
+        Codec("bpez -6, 1 thread", lambda d: bpez.compress(d, level=6, threads=1), _decoder(threads=1)),
         Codec("gzip -9 (zlib)", lambda d: zlib.compress(d, 9), zlib.decompress),
         Codec("gzip -6 (zlib)", lambda d: zlib.compress(d, 6), zlib.decompress),
         # the same deflate bpez uses, without the BPE pre-pass: what the pre-pass itself gains

@@ -39,6 +39,27 @@ static inline int parse_args(const char *fname, PyObject *const *args, Py_ssize_
     return 0;
 }
 
+/* Refuses more than npos positional arguments: the options after them are keyword-only. */
+static inline int max_positional(const char *fname, Py_ssize_t nargs, Py_ssize_t npos) {
+    if (nargs <= npos) return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes %zd positional argument%s but %zd were given (options are keyword-only)",
+                 fname, npos, npos == 1 ? "" : "s", nargs);
+    return -1;
+}
+
+/* A C-contiguous view of any buffer: a strided one (memoryview(a)[::2]) is copied first, so callers accept
+ * every buffer Python can describe. Released with PyBuffer_Release as usual (the view owns the copy). */
+static inline int get_input(PyObject *obj, Py_buffer *view) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) == 0) return 0;
+    if (!PyObject_CheckBuffer(obj)) return -1; /* not a buffer at all: keep the TypeError */
+    PyErr_Clear(); /* the exporter's refusal of a strided view: BufferError, or ValueError from numpy */
+    PyObject *copy = PyMemoryView_GetContiguous(obj, PyBUF_READ, 'C');
+    if (!copy) return -1;
+    int r = PyObject_GetBuffer(copy, view, PyBUF_C_CONTIGUOUS);
+    Py_DECREF(copy); /* view->obj holds its own reference */
+    return r;
+}
+
 /* A new exception class derived from everybit.common.errors.CorruptDataError (so also a ValueError),
  * like every everybit decoding failure; NULL with an exception set on failure. */
 static inline PyObject *new_corrupt_error(const char *name, const char *doc) {

@@ -2,8 +2,8 @@
 
 Codecs whose C core releases the GIL (ulz, bpez) compress or decompress independent blocks on threads.
 ``Pipeline`` runs those jobs on a long-lived pool (one per thread count, shared by every caller and
-recreated after ``fork``), keeps at most 2 x threads in flight so memory stays bounded, and hands the
-results back in submission order, so the output never depends on the thread count.
+recreated after ``fork``), keeps at most ``depth`` x threads in flight (2 by default) so memory stays
+bounded, and hands the results back in submission order, so the output never depends on the thread count.
 """
 
 from __future__ import annotations
@@ -55,17 +55,22 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 
 class Pipeline:
-    """Runs jobs on a shared pool, at most 2 x threads in flight, and returns results in submission order.
+    """Runs jobs on a shared pool, at most ``depth`` x threads in flight, and returns results in submission
+    order.
 
-    With one thread the jobs run inline, so errors surface in order there too. A job's exception is
-    raised when its result falls due, that is after every earlier job's result.
+    ``depth`` 2 keeps a queued job ready for every thread even when job times vary; 1 still keeps the
+    threads busy whenever the caller's own work per job is shorter than a job, and holds fewer inputs
+    (bpez's blocks are large and slow). With one thread the jobs run inline, so errors surface in order
+    there too. A job's exception is raised when its result falls due, that is after every earlier job's.
     """
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, depth: int = 2) -> None:
         if threads < 1:
             raise ValueError(f"a pipeline needs at least 1 thread, not {threads} (see resolve_threads)")
+        if depth < 1:
+            raise ValueError(f"a pipeline needs a depth of at least 1, not {depth}")
         self.threads = threads
-        self.limit = 2 * threads
+        self.limit = depth * threads
         self._pool = _pool(threads) if threads > 1 else None
         self._jobs: deque[Future[Any]] = deque()
 

@@ -1,58 +1,47 @@
 """ULZ: a fast byte-aligned LZ77 codec (17-bit window, no entropy coding) for Python.
 
-One-shot API (any buffer-protocol input, no copy of it is made)::
+The ``.ulz`` format, in the shape of python-zstandard (any buffer in, keyword-only options)::
 
-    blob = ulz.compress(data, level=1)        # varint(len(data)) + ULZ sequences
-    data = ulz.decompress(blob, max_size=None)
+    blob = ulz.compress(data, level=1, threads=0)   # one frame; threads=0: every core
+    data = ulz.decompress(blob)                      # every frame of a .ulz file
 
-``compress_block``/``decompress_block`` handle raw sequences without the size header, the ``*_into``
-variants write into a caller's buffer, and ``open``/``Compressor``/``Decompressor`` handle the framed
-``.ulz`` file format (``everybit.ulz.frame.compress``/``decompress`` do whole frames in memory).
-Every decoding failure raises ``ULZError`` (a ``ValueError``).
+``Compressor``/``Decompressor`` stream like ``bz2``'s, ``open`` gives a binary file object,
+``compress_file``/``decompress_file`` do whole files in bounded memory, and the output is the same for
+every thread count. Raw blocks with a tiny per-call cost, as ``lz4.block``, are ``everybit.ulz.block``.
+Every decoding failure raises ``ULZError`` (a ``CorruptDataError``, so a ``ValueError``). Formats:
+docs/ulz-format.md.
 """
 
-from everybit.ulz._ulz import (
-    MAX_DISTANCE,
-    MAX_LEVEL,
-    ULZError,
-    compress,
-    compress_block,
-    compress_block_into,
-    compress_bound,
-    compress_into,
-    decompress,
-    decompress_block,
-    decompress_block_into,
-    decompress_into,
-    xxh64,
+from everybit.ulz import block
+from everybit.ulz.block import MAX_DISTANCE, MAX_LEVEL, ULZError
+from everybit.ulz.frame import ULZ, Compressor, Decompressor, ULZFile, xxh64
+
+compress, decompress, open = ULZ.compress, ULZ.decompress, ULZ.open
+compress_file, decompress_file = ULZ.compress_file, ULZ.decompress_file
+DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE = (
+    ULZ.default_block_size,
+    ULZ.min_block_size,
+    ULZ.max_block_size,
 )
-from everybit.ulz.frame import (
-    Compressor,
-    Decompressor,
-    ULZFile,
-    compress_file,
-    decompress_file,
-    open,
-)
+SUFFIX = ULZ.suffix
 
 __all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "MAX_BLOCK_SIZE",
     "MAX_DISTANCE",
     "MAX_LEVEL",
+    "MIN_BLOCK_SIZE",
+    "SUFFIX",
+    "ULZ",
     "Compressor",
     "Decompressor",
     "ULZError",
     "ULZFile",
+    "block",
     "compress",
-    "compress_block",
-    "compress_block_into",
-    "compress_bound",
     "compress_file",
-    "compress_into",
     "decompress",
-    "decompress_block",
-    "decompress_block_into",
     "decompress_file",
-    "decompress_into",
     "open",
     "xxh64",
 ]

@@ -477,17 +477,26 @@ static int get_level(PyObject *obj, int *level) {
     return 0;
 }
 
+/* A size argument; None (and, for a limit, any value past what the platform can hold) means no bound. */
 static int get_size(PyObject *obj, const char *what, uint64_t *out) {
     if (!obj || obj == Py_None) { *out = UINT64_MAX; return 0; }
-    long long v = PyLong_AsLongLong(obj);
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
     if (v == -1 && PyErr_Occurred()) return -1;
+    if (overflow > 0) { *out = UINT64_MAX; return 0; }
+    if (overflow < 0) v = -1;
     if (v < 0) { PyErr_Format(PyExc_ValueError, "%s must be >= 0", what); return -1; }
     *out = (uint64_t)v;
     return 0;
 }
 
 static int get_out_buffer(PyObject *obj, Py_buffer *view) {
-    return PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS);
+    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) == 0) return 0;
+    if (PyObject_CheckBuffer(obj)) { /* read-only or strided: a misuse, reported as for a non-buffer */
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "out must be a writable, contiguous buffer (a bytearray, for instance)");
+    }
+    return -1;
 }
 
 static PyObject *raise_decode(const DState *st, size_t base) {
@@ -534,8 +543,10 @@ static PyObject *do_compress(PyObject *const *args, Py_ssize_t nargs, PyObject *
     PyObject *slots[2], *out = NULL;
     int level;
     Py_buffer in;
-    if (parse_args(fname, args, nargs, kwnames, names, 2, 1, slots) || get_level(slots[1], &level)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (max_positional(fname, nargs, 1) || parse_args(fname, args, nargs, kwnames, names, 2, 1, slots) ||
+        get_level(slots[1], &level))
+        return NULL;
+    if (get_input(slots[0], &in) < 0) return NULL;
     size_t n = (size_t)in.len;
     size_t hdr = header ? varint_len(n) : 0;
     uint8_t small[SMALL_OUT], *dst = small;
@@ -604,7 +615,7 @@ static PyObject *py_decompress(PyObject *Py_UNUSED(m), PyObject *const *args, Py
     size_t hdr;
     Py_buffer in;
     if (parse_args("decompress", args, nargs, kwnames, names, 2, 1, slots) || get_size(slots[1], "max_size", &max_size)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (get_input(slots[0], &in) < 0) return NULL;
     if (read_header(&in, &size, &hdr) == 0) {
         if (size > max_size)
             PyErr_Format(ULZError, "declared size %llu exceeds max_size %llu", (unsigned long long)size, (unsigned long long)max_size);
@@ -621,7 +632,7 @@ static PyObject *py_decompress_block(PyObject *Py_UNUSED(m), PyObject *const *ar
     uint64_t size;
     Py_buffer in;
     if (parse_args("decompress_block", args, nargs, kwnames, names, 2, 2, slots) || get_size(slots[1], "size", &size)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (get_input(slots[0], &in) < 0) return NULL;
     out = decode_new(&in, 0, size);
     PyBuffer_Release(&in);
     return out;
@@ -634,8 +645,10 @@ static PyObject *do_compress_into(PyObject *const *args, Py_ssize_t nargs, PyObj
     PyObject *slots[3], *res = NULL;
     int level;
     Py_buffer in, out;
-    if (parse_args(fname, args, nargs, kwnames, names, 3, 2, slots) || get_level(slots[2], &level)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (max_positional(fname, nargs, 2) || parse_args(fname, args, nargs, kwnames, names, 3, 2, slots) ||
+        get_level(slots[2], &level))
+        return NULL;
+    if (get_input(slots[0], &in) < 0) return NULL;
     if (get_out_buffer(slots[1], &out) < 0) { PyBuffer_Release(&in); return NULL; }
     size_t n = (size_t)in.len, cap = (size_t)out.len;
     size_t hdr = header ? varint_len(n) : 0;
@@ -669,7 +682,7 @@ static PyObject *do_decompress_into(PyObject *const *args, Py_ssize_t nargs, PyO
     uint64_t size = UINT64_MAX;
     size_t hdr = 0;
     if (parse_args(fname, args, nargs, kwnames, names, 2, 2, slots)) return NULL;
-    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (get_input(slots[0], &in) < 0) return NULL;
     if (get_out_buffer(slots[1], &out) < 0) { PyBuffer_Release(&in); return NULL; }
     if (header && read_header(&in, &size, &hdr)) goto done;
     if (header && size > (uint64_t)out.len) {
@@ -714,7 +727,7 @@ static PyObject *py_xxh64(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
         seed = PyLong_AsUnsignedLongLongMask(slots[1]);
         if (PyErr_Occurred()) return NULL;
     }
-    if (PyObject_GetBuffer(slots[0], &in, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (get_input(slots[0], &in) < 0) return NULL;
     if (in.len >= GIL_THRESHOLD) {
         Py_BEGIN_ALLOW_THREADS
         h = xxh64(in.buf, (size_t)in.len, seed);
@@ -729,26 +742,27 @@ static PyObject *py_xxh64(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
 #define FAST (METH_FASTCALL | METH_KEYWORDS)
 static PyMethodDef methods[] = {
     {"compress", (PyCFunction)(void (*)(void))py_compress, FAST,
-     "compress(data, level=1) -> bytes\n\nVarint of the input size, then ULZ sequences."},
+     "compress($module, data, /, *, level=1)\n--\n\nVarint of the input size, then ULZ sequences."},
     {"decompress", (PyCFunction)(void (*)(void))py_decompress, FAST,
-     "decompress(data, max_size=None) -> bytes\n\nInverse of compress(); refuses a declared size over max_size."},
+     "decompress($module, data, /, max_size=None)\n--\n\nInverse of compress(); refuses a declared size over max_size (None, or more than\n"
+     "the platform can hold: no bound)."},
     {"compress_block", (PyCFunction)(void (*)(void))py_compress_block, FAST,
-     "compress_block(data, level=1) -> bytes\n\nRaw ULZ sequences, no size header."},
+     "compress_block($module, data, /, *, level=1)\n--\n\nBare ULZ sequences, no size in front."},
     {"decompress_block", (PyCFunction)(void (*)(void))py_decompress_block, FAST,
-     "decompress_block(data, size) -> bytes\n\nDecodes raw sequences that must yield exactly size bytes."},
+     "decompress_block($module, data, /, size)\n--\n\nDecodes bare sequences that must yield exactly size bytes."},
     {"compress_into", (PyCFunction)(void (*)(void))py_compress_into, FAST,
-     "compress_into(data, out, level=1) -> int\n\ncompress() into a writable buffer; returns bytes written."},
+     "compress_into($module, data, out, /, *, level=1)\n--\n\ncompress() into a writable buffer; returns bytes written."},
     {"decompress_into", (PyCFunction)(void (*)(void))py_decompress_into, FAST,
-     "decompress_into(data, out) -> int\n\ndecompress() into a writable buffer; returns bytes written."},
+     "decompress_into($module, data, out, /)\n--\n\ndecompress() into a writable buffer; returns bytes written."},
     {"compress_block_into", (PyCFunction)(void (*)(void))py_compress_block_into, FAST,
-     "compress_block_into(data, out, level=1) -> int\n\ncompress_block() into a writable buffer."},
+     "compress_block_into($module, data, out, /, *, level=1)\n--\n\ncompress_block() into a writable buffer."},
     {"decompress_block_into", (PyCFunction)(void (*)(void))py_decompress_block_into, FAST,
-     "decompress_block_into(data, out) -> int\n\nDecodes raw sequences until the input ends into out and returns the\n"
+     "decompress_block_into($module, data, out, /)\n--\n\nDecodes bare sequences until the input ends into out and returns the\n"
      "count. Bytes of out after that count may be overwritten (wild copies use them as scratch):\n"
      "pass an exact-size view to protect them."},
     {"compress_bound", py_compress_bound, METH_O,
-     "compress_bound(n) -> int\n\nLargest compress_block() output for n input bytes."},
-    {"xxh64", (PyCFunction)(void (*)(void))py_xxh64, FAST, "xxh64(data, seed=0) -> int\n\nXXH64 hash."},
+     "compress_bound($module, n, /)\n--\n\nLargest compress_block() output for n input bytes."},
+    {"xxh64", (PyCFunction)(void (*)(void))py_xxh64, FAST, "xxh64($module, data, /, seed=0)\n--\n\nXXH64 hash."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,7 +19,6 @@ from typing import Any
 from everybit import ulz
 from everybit.common.report import Chart, Section, Series, Table
 from everybit.common.samples import stdlib_sample
-from everybit.ulz import frame
 
 SAMPLE_BYTES = 512 * 1024
 MIN_RUN_S = 0.02  # fast codecs are repeated until one timed run lasts this long
@@ -35,13 +34,16 @@ class Codec:
 
 def codecs() -> tuple[list[Codec], list[str]]:
     """Ours and each anchor that is installed; the missing ones as notes."""
-    found = [Codec("ulz", f"-{lv}", lambda d, lv=lv: ulz.compress(d, lv), ulz.decompress) for lv in (1, 5, 9)]
+    found = [
+        Codec("ulz", f"-{lv}", lambda d, lv=lv: ulz.block.compress(d, level=lv), ulz.block.decompress)
+        for lv in (1, 5, 9)
+    ]
     found.append(
         Codec(
             "ulz",
             "-1 framed, 64 KiB blocks, 2 threads",
-            lambda d: frame.compress(d, 1, threads=2, block_size=frame.MIN_BLOCK_SIZE),
-            lambda d: frame.decompress(d, threads=2),
+            lambda d: ulz.compress(d, level=1, threads=2, block_size=ulz.MIN_BLOCK_SIZE),
+            lambda d: ulz.decompress(d, threads=2),
         )
     )
     missing = []
