@@ -9,8 +9,8 @@ import pytest
 
 from everybit import __version__
 from everybit.cli import main
-from everybit.common.cli import describe
 from everybit.common import CorruptDataError, EverybitError, MissingDependencyError
+from everybit.common.cli import describe
 from everybit.registry import TOOLS
 from tests.helpers import everybit_proc, run_everybit
 
