@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from typing import IO, Any, ClassVar, NamedTuple
@@ -104,7 +105,7 @@ class FrameState:
         return f"{prefix}block {self.index} (offset {at})"
 
 
-class FrameSpec:
+class FrameSpec(ABC):
     """One frame format: its constants, and how its blocks are coded, parsed and checksummed.
 
     A subclass sets the class attributes and defines ``header_check``, ``chain``, ``encode_block``,
@@ -138,29 +139,29 @@ class FrameSpec:
 
     # -- what a format defines
 
+    @abstractmethod
     def header_check(self, descriptor: Buffer) -> int:
         """The header check byte of the header bytes from the version to the check, exclusive."""
-        raise NotImplementedError
 
     @staticmethod
+    @abstractmethod
     def chain(state: int, digest: int) -> int:
         """The content checksum after one more block whose digest is ``digest``."""
-        raise NotImplementedError
 
     @staticmethod
+    @abstractmethod
     def encode_block(raw: Buffer, level: int, last: bool) -> tuple[bytes, int]:
         """One block's record and digest (runs on worker threads); ``last``: the frame's final block."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_block(self, view: memoryview, i: int, frame: FrameState, where: str) -> Block | None:
         """Parse the record at ``i`` (at least 4 bytes, not the end marker); None: it is not all there yet.
 
         Every field is checked (raising ``self.error`` with ``where``) before more input is awaited."""
-        raise NotImplementedError
 
+    @abstractmethod
     def block_part(self, frame: FrameState, pending: Buffer) -> str:
         """What the unfinished record ``pending`` stops in, for "truncated" messages: "header" or "data"."""
-        raise NotImplementedError
 
     def foreign(self, view: memoryview, i: int, at: int, read_legacy: bool) -> FrameState | None:
         """A first input that does not start with the magic: the state of another layout this format
